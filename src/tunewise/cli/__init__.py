@@ -1,0 +1,100 @@
+"""The `tunewise` command line: argument parsing and printing over the library functions.
+
+One error boundary: a TunewiseError becomes a one-line message and its exit code; a traceback
+is shown only with TUNEWISE_DEBUG=1. Each stage adds its verbs through `register(app)` in its
+own module here, so the CLI stays a thin layer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from tunewise import __version__
+from tunewise.errors import TunewiseError
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("TUNEWISE_DEBUG", "").strip() not in {"", "0", "false", "no"}
+
+
+def _fail(message: str, exit_code: int) -> typer.Exit:
+    from tunewise.cli._console import err_console
+
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(exit_code)
+
+
+class _Boundary(TyperGroup):
+    """Root group: turns library errors into clean messages and exit codes."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except TunewiseError as exc:
+            if debug_enabled():
+                raise
+            raise _fail(str(exc), exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            # Click's own usage errors pass through untouched; anything else is a bug.
+            if type(exc).__module__.split(".")[0] in {"click", "typer"}:
+                raise
+            if debug_enabled():
+                raise
+            raise _fail(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in tunewise; rerun with TUNEWISE_DEBUG=1 for the traceback and report it.",
+                70,
+            ) from None
+
+
+app = typer.Typer(
+    name="tunewise",
+    cls=_Boundary,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    help=(
+        "tunewise: decide, prepare data, fine-tune, evaluate against the base, gate, register, "
+        "serve and roll back.\n\nStart with `tunewise data check FILE` or `tunewise run tunewise.yaml`."
+    ),
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tunewise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """tunewise command line."""
+
+
+def _register_all() -> None:
+    from tunewise.cli import config_cmd, data_cmd, eval_cmd, registry_cmd, run_cmd, train_cmd
+
+    for module in (config_cmd, data_cmd, train_cmd, eval_cmd, registry_cmd, run_cmd):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Entry point of the `tunewise` script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""The data stage: load, validate, score, deduplicate, scrub, split and version training data."""
