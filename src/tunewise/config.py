@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tunewise.data.config import DataConfig
+from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
 from tunewise.train.config import TrainConfig
 
@@ -25,6 +26,7 @@ class ProjectConfig(BaseModel):
 
     project: str = "default"
     """Name of the use case (feature); used for run folders and registry aliases."""
+    decide: DecideConfig = Field(default_factory=DecideConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from tunewise import __version__
@@ -41,6 +42,13 @@ class _Boundary(TyperGroup):
             raise _fail(str(exc), exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except ValidationError as exc:  # options validated by a pydantic model: a user error
+            if debug_enabled():
+                raise
+            from tunewise.config import _humanize
+
+            problems = "; ".join(_humanize(e) for e in exc.errors())  # type: ignore[arg-type]
+            raise _fail(f"invalid option: {problems}", 2) from None
         except Exception as exc:
             # Click's own usage errors pass through untouched; anything else is a bug.
             if type(exc).__module__.split(".")[0] in {"click", "typer"}:
@@ -82,9 +90,9 @@ def _root(
 
 
 def _register_all() -> None:
-    from tunewise.cli import config_cmd, data_cmd, eval_cmd, registry_cmd, run_cmd, train_cmd
+    from tunewise.cli import config_cmd, data_cmd, decide_cmd, eval_cmd, registry_cmd, run_cmd, train_cmd
 
-    for module in (config_cmd, data_cmd, train_cmd, eval_cmd, registry_cmd, run_cmd):
+    for module in (config_cmd, decide_cmd, data_cmd, train_cmd, eval_cmd, registry_cmd, run_cmd):
         module.register(app)
 
 
