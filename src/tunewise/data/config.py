@@ -43,7 +43,9 @@ class InputConfig(_Section):
     provenance_column: str = "provenance"
     """Column (or top-level JSONL key) holding human / synthetic / production."""
     use_hf_datasets_above_mb: float = 256.0
-    """Inputs larger than this are streamed through Hugging Face `datasets` instead of read in memory."""
+    """Inputs larger than this are streamed (JSONL/CSV line by line; Parquet always goes through `datasets`)."""
+    max_line_kb: int = Field(1024, gt=0)
+    """Lines longer than this (in KiB) are rejected unread, so one huge line cannot exhaust memory."""
 
 
 class QualityConfig(_Section):
@@ -99,6 +101,8 @@ class PIIConfig(_Section):
         default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN", "PERSON"]
     )
     """Entity types to detect."""
+    allow: list[str] = Field(default_factory=list)
+    """Terms never treated as PII (product or brand names an NER model mistakes for people)."""
 
 
 class SplitConfig(_Section):

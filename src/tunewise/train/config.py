@@ -42,4 +42,32 @@ class TrainConfig(_Section):
     excess_length: Literal["drop", "truncate", "error"] = "truncate"
     """What to do with rows longer than max_length (counts are reported)."""
     seed: int = 0
+    """Seed for weights init, dropout and data order (a resumed run replays the same order)."""
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay on the trained parameters."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip gradients to this norm (None: no clipping)."""
+    eval_interval: int | None = Field(None, gt=0)
+    """Optimizer steps between validation-loss evaluations; None: once per epoch."""
+    early_stopping_patience: int | None = Field(2, gt=0)
+    """Stop after this many evaluations in a row with a higher validation loss than the best; None: never.
+    The adapter written is the one with the best validation loss."""
+    max_steps: int | None = Field(None, gt=0)
+    """Stop after this many optimizer steps (smoke runs, benchmarks); None: run all epochs."""
+    checkpoint_steps: int | None = Field(None, gt=0)
+    """Also checkpoint every this many optimizer steps (a checkpoint is always written each epoch)."""
+    keep_checkpoints: int = Field(2, gt=0)
+    """How many of the latest checkpoints to keep."""
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Matmul precision: auto uses bf16 (frozen bf16 base, fp32 adapters, bf16 autocast) where the
+    hardware has native bf16 (CUDA, or a CPU with AMX/AVX512-BF16) and fp32 elsewhere, where
+    emulated bf16 is several times slower."""
+    num_threads: int | None = Field(None, gt=0)
+    """CPU threads for torch; None: the cores this process may use."""
+    dpo_beta: float = Field(0.1, gt=0)
+    """DPO temperature (method: dpo)."""
+    tracking: Literal["none", "mlflow", "wandb"] = "none"
+    """Send params and metrics to MLflow or Weights & Biases (their packages are imported only then)."""
+    tracking_project: str | None = None
+    """MLflow experiment or W&B project name; None: the dataset folder's name."""

@@ -1,0 +1,126 @@
+"""One training interface: a `TrainingBackend` Protocol and the registry of backends.
+
+The CLI (and later the pipeline) only talk to this shape: submit a `TrainRequest`, read status and
+events, cancel. The local backend trains in this process; hosted backends (OpenAI, Bedrock) will
+register here the same way the local one does, through `register_backend`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from tunewise.errors import ConfigError, DataError, JobError, TunewiseError
+from tunewise.train.config import TrainConfig
+from tunewise.train.jobs import Job, JobStore
+
+
+@dataclass
+class TrainRequest:
+    """What to train: a dataset folder, a base model, a config, and where to write the result."""
+
+    data: Path
+    config: TrainConfig
+    out: Path | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class TrainingBackend(Protocol):
+    """A place where fine-tuning jobs run."""
+
+    name: str
+
+    def submit(self, request: TrainRequest) -> Job:
+        """Start a job; a local backend may run it to completion before returning."""
+        ...
+
+    def status(self, job_id: str) -> Job: ...
+
+    def events(self, job_id: str, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def cancel(self, job_id: str) -> Job: ...
+
+
+_BACKENDS: dict[str, Callable[..., TrainingBackend]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., TrainingBackend]) -> None:
+    """Make a backend available by name (built-ins use this too)."""
+    _BACKENDS[name] = factory
+
+
+def get_backend(name: str = "local", **kwargs: Any) -> TrainingBackend:
+    if name not in _BACKENDS:
+        raise ConfigError(f"unknown training backend '{name}'; available: {', '.join(sorted(_BACKENDS))}")
+    return _BACKENDS[name](**kwargs)
+
+
+class LocalBackend:
+    """Trains on this machine, in this process, recording the lifecycle in the job store."""
+
+    name = "local"
+
+    def __init__(self, store: JobStore | None = None) -> None:
+        self.store = store or JobStore()
+
+    def submit(self, request: TrainRequest) -> Job:
+        cfg = request.config
+        out = request.out or Path("adapters") / f"{request.data.name}-{cfg.method}-{int(time.time())}"
+        job = self.store.create(
+            method=cfg.method, base=cfg.base, data=str(request.data.resolve()), out=str(Path(out).resolve()),
+            config=cfg.model_dump(mode="json"),
+        )
+        return self._run(job.id, resume=False, progress=request.progress)
+
+    def resume(self, job_id: str, progress: bool = True) -> Job:
+        """Continue a job from its last checkpoint (after a crash, kill or cancel)."""
+        job = self.store.get(job_id)
+        if job.status == "succeeded":
+            raise JobError(f"job {job_id} already succeeded; its output is in {job.out}")
+        return self._run(job_id, resume=True, progress=progress)
+
+    def status(self, job_id: str) -> Job:
+        return self.store.get(job_id)
+
+    def events(self, job_id: str, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.store.events(job_id, after=after, limit=limit)
+
+    def cancel(self, job_id: str) -> Job:
+        return self.store.request_cancel(job_id)
+
+    def _run(self, job_id: str, *, resume: bool, progress: bool) -> Job:
+        from tunewise.train.run import run_job
+
+        store = self.store
+        store.reopen(job_id, os.getpid()) if resume else store.set_status(job_id, "validating_files", pid=os.getpid())
+        try:
+            run_job(store, job_id, resume=resume, progress=progress)
+        except JobError as exc:
+            if str(exc) == "cancelled":
+                store.set_status(job_id, "cancelled")
+                store.event(job_id, "Job cancelled", level="warn")
+                return store.get(job_id)
+            _fail(store, job_id, exc)
+            raise
+        except (TunewiseError, Exception) as exc:
+            _fail(store, job_id, exc)
+            raise
+        except KeyboardInterrupt:
+            store.set_status(job_id, "failed", error={"code": "interrupted", "message": "interrupted; resume with --resume", "param": None})
+            raise
+        return store.get(job_id)
+
+
+def _fail(store: JobStore, job_id: str, exc: BaseException) -> None:
+    code = "invalid_file" if isinstance(exc, DataError) else type(exc).__name__
+    store.set_status(job_id, "failed", error={"code": code, "message": str(exc), "param": None})
+    store.event(job_id, f"Job failed: {exc}", level="error")
+
+
+register_backend("local", LocalBackend)

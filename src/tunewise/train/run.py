@@ -1,0 +1,91 @@
+"""One local job from start to finish: validate files, train (SFT or DPO), write the output folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tunewise.errors import DataError
+from tunewise.train.config import TrainConfig
+from tunewise.train.jobs import JobStore
+from tunewise.train.trainer import RunContext
+
+
+def validate_files(data_dir: Path, method: str) -> int:
+    """Check the dataset folder has train.jsonl with rows of the kind `method` needs; returns the count."""
+    from tunewise.train.data import read_rows
+
+    train = data_dir / "train.jsonl"
+    if not train.is_file():
+        raise DataError(f"{data_dir}: no train.jsonl; pass a dataset folder written by tunewise data prepare")
+    rows = read_rows(train)
+    if not rows:
+        raise DataError(f"{train}: empty; nothing to train on")
+    want_dpo = method == "dpo"
+    for n, row in enumerate(rows, 1):
+        is_dpo = "preferred_output" in row or "preferred_completion" in row
+        if is_dpo != want_dpo:
+            need = "preference rows (input / preferred_output / non_preferred_output)" if want_dpo else "chat rows (messages)"
+            raise DataError(f"{train} line {n}: method {method} needs {need}; use --method {'lora' if is_dpo is False else 'dpo'}")
+    return len(rows)
+
+
+def run_job(store: JobStore, job_id: str, *, resume: bool, progress: bool) -> dict[str, Any]:
+    """Run a stored job in this process and record its result."""
+    job = store.get(job_id)
+    cfg = TrainConfig.model_validate(job.config)
+    n = validate_files(Path(job.data), cfg.method)
+    store.event(job_id, f"Validated training file: {n} rows")
+    store.set_status(job_id, "queued")
+    ctx = RunContext(job_id, store, progress=progress)
+    store.set_status(job_id, "running")
+    store.event(job_id, "Fine-tuning job started" if not resume else "Fine-tuning job resumed")
+    result = train_folder(ctx, Path(job.data), Path(job.out), cfg, resume=resume)
+    store.set_status(job_id, "succeeded", result=result, trained_tokens=result["tokens_trained"])
+    store.event(job_id, f"The job has successfully completed: {job.out}")
+    return result
+
+
+def train_folder(ctx: RunContext, data_dir: Path, out: Path, cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Train `cfg.method` on a dataset folder and write the adapter (or model) folder `out`."""
+    from tunewise.models import model_hash, model_id, resolve_base
+
+    started = time.perf_counter()
+    base_folder = resolve_base(cfg.base)
+    base_hash = model_hash(base_folder)
+    if cfg.method == "dpo":
+        from tunewise.train.dpo import run_dpo
+
+        res = run_dpo(ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume)
+    else:
+        from tunewise.train.trainer import run_sft
+
+        res = run_sft(ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume)
+    result = {"out": str(out), "metrics": res["metrics"], "tokens_trained": res["tokens"]}
+    if not ctx.main:
+        return result
+    from tunewise.train.curves import write_curves
+    from tunewise.train.manifest import write_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    res["model"].save_pretrained(out, safe_serialization=True)
+    if cfg.method == "full":
+        res["tokenizer"].save_pretrained(out)
+    write_curves(out, res["history"])
+    config = cfg.model_dump(mode="json")
+    config["epochs_resolved"] = res["epochs"]
+    write_manifest(
+        out,
+        kind="full" if cfg.method == "full" else "adapter",
+        base_id=model_id(cfg.base),
+        base_path=base_folder,
+        base_hash=base_hash,
+        data_dir=data_dir,
+        config=config,
+        metrics=res["metrics"],
+        tokens_trained=res["tokens"],
+        wall_time_s=time.perf_counter() - started,
+        job_id=ctx.job_id,
+    )
+    return result
