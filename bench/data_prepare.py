@@ -27,13 +27,45 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "data_prepare.json"
-INTENTS = ["refund", "billing", "shipping", "technical", "account", "cancellation", "product_question", "other"]
-SYSTEM = "Classify the support ticket. Intents: " + ", ".join(INTENTS) + ". Priorities: low, medium, high. Answer in JSON."
-SYLLABLES = ["ka", "lo", "mi", "nu", "po", "ra", "si", "tu", "ve", "za", "be", "do", "fi", "gu", "he", "jo"]
+INTENTS = [
+    "refund",
+    "billing",
+    "shipping",
+    "technical",
+    "account",
+    "cancellation",
+    "product_question",
+    "other",
+]
+SYSTEM = (
+    "Classify the support ticket. Intents: "
+    + ", ".join(INTENTS)
+    + ". Priorities: low, medium, high. Answer in JSON."
+)
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "nu",
+    "po",
+    "ra",
+    "si",
+    "tu",
+    "ve",
+    "za",
+    "be",
+    "do",
+    "fi",
+    "gu",
+    "he",
+    "jo",
+]
 
 
 def _vocab(rng: random.Random, n: int = 4000) -> list[str]:
-    return sorted({"".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(n)})
+    return sorted(
+        {"".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(n)}
+    )
 
 
 def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
@@ -56,12 +88,26 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
         text = f"My order {order} {words}."
         if roll < 0.06:
             name = rng.choice(["ana", "bo", "chen", "dev", "eli"]) + str(rng.randint(1, 500))
-            text += rng.choice([f" Email me at {name}@example.com.", f" Call me on +1 (415) 555-{rng.randint(1000, 9999)}.",
-                                " My card is 4111 1111 1111 1111."])
-        answer = {"intent": rng.choice(INTENTS), "priority": rng.choice(["low", "medium", "high"]), "order_id": order}
-        msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text},
-                {"role": "assistant", "content": json.dumps(answer)}]
-        rows.append({"messages": msgs, "provenance": "synthetic" if rng.random() < 0.1 else "human"})
+            text += rng.choice(
+                [
+                    f" Email me at {name}@example.com.",
+                    f" Call me on +1 (415) 555-{rng.randint(1000, 9999)}.",
+                    " My card is 4111 1111 1111 1111.",
+                ]
+            )
+        answer = {
+            "intent": rng.choice(INTENTS),
+            "priority": rng.choice(["low", "medium", "high"]),
+            "order_id": order,
+        }
+        msgs = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": json.dumps(answer)},
+        ]
+        rows.append(
+            {"messages": msgs, "provenance": "synthetic" if rng.random() < 0.1 else "human"}
+        )
     return rows
 
 
@@ -76,10 +122,18 @@ def child_prepare(n: int, workdir: Path, pii_engine: str) -> dict:
 
     src = workdir / f"rows-{n}.jsonl"
     write_jsonl(synthetic_rows(n), src)
-    cfg = DataConfig.model_validate({"pii": {"mode": "redact", "engine": pii_engine}, "dedup": {"exact": True, "near": True}})
+    cfg = DataConfig.model_validate(
+        {"pii": {"mode": "redact", "engine": pii_engine}, "dedup": {"exact": True, "near": True}}
+    )
     steps: list[tuple[str, float]] = []
     start = time.perf_counter()
-    result = prepare([src], cfg, workdir / f"out-{n}", progress=lambda s: steps.append((s, time.perf_counter())), overwrite=True)
+    result = prepare(
+        [src],
+        cfg,
+        workdir / f"out-{n}",
+        progress=lambda s: steps.append((s, time.perf_counter())),
+        overwrite=True,
+    )
     wall = time.perf_counter() - start
     marks = [*steps, ("end", start + wall)]
     step_s = {name: round(marks[i + 1][1] - t, 2) for i, (name, t) in enumerate(marks[:-1])}
@@ -105,7 +159,10 @@ def child_baselines(workdir: Path) -> dict:
     from tunewise.data.schema import Row, Source
 
     def as_rows(objs: list[dict]) -> list[Row]:
-        return [Row(messages=o["messages"], source=Source("bench.jsonl", i + 1), id=f"r{i}") for i, o in enumerate(objs)]
+        return [
+            Row(messages=o["messages"], source=Source("bench.jsonl", i + 1), id=f"r{i}")
+            for i, o in enumerate(objs)
+        ]
 
     rows = as_rows(synthetic_rows(10_000))
     cfg = DedupConfig()
@@ -131,8 +188,10 @@ def child_baselines(workdir: Path) -> dict:
     naive_s = time.perf_counter() - t
     out: dict = {
         "dedup_10k": {
-            "tunewise_s": round(ours_s, 2), "datasketch_naive_s": round(naive_s, 2),
-            "speedup": round(naive_s / ours_s, 1), "tunewise_dropped": ours.exact + ours.near,
+            "tunewise_s": round(ours_s, 2),
+            "datasketch_naive_s": round(naive_s, 2),
+            "speedup": round(naive_s / ours_s, 1),
+            "tunewise_dropped": ours.exact + ours.near,
             "datasketch_dropped": naive_dropped,
         }
     }
@@ -150,25 +209,38 @@ def child_baselines(workdir: Path) -> dict:
         t = time.perf_counter()
         scrub(as_rows(sample), PIIConfig(engine="presidio"))
         pres_rps = 1000 / (time.perf_counter() - t)
-        out["pii_1k"].update({"presidio_rows_per_s": round(pres_rps, 1), "presidio_load_s": round(load_s, 1),
-                              "regex_vs_presidio": round(regex_rps / pres_rps)})
+        out["pii_1k"].update(
+            {
+                "presidio_rows_per_s": round(pres_rps, 1),
+                "presidio_load_s": round(load_s, 1),
+                "regex_vs_presidio": round(regex_rps / pres_rps),
+            }
+        )
     return out
 
 
 def _spawn(args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child {args} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="2k and 5k rows only; results not written unless --out")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="2k and 5k rows only; results not written unless --out"
+    )
     ap.add_argument("--sizes", type=int, nargs="*", help="row counts (default 10000 50000 100000)")
     ap.add_argument("--pii-engine", default="regex", choices=["regex", "presidio", "auto"])
     ap.add_argument("--no-baselines", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS.relative_to(ROOT)})")
+    ap.add_argument(
+        "--out", type=Path, default=None, help=f"results file (default {RESULTS.relative_to(ROOT)})"
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--child-baselines", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -183,7 +255,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             run = _spawn(["--child", str(n), tmp, a.pii_engine])
-            print(f"{n:>7} rows: {run['wall_s']:>7.1f} s  {run['rows_per_s']:>6} rows/s  peak {run['peak_rss_mb']} MB  {run['steps_s']}")
+            print(
+                f"{n:>7} rows: {run['wall_s']:>7.1f} s  {run['rows_per_s']:>6} rows/s  peak {run['peak_rss_mb']} MB  {run['steps_s']}"
+            )
             runs.append(run)
         baselines = {} if a.no_baselines else _spawn(["--child-baselines", tmp])
     if baselines:
@@ -191,10 +265,16 @@ def main() -> None:
     load = os.getloadavg()
     result = {
         "benchmark": "tunewise data prepare (dedup exact+near, PII redact, quality rules incl. grounding)",
-        "command": "python bench/data_prepare.py" + (" --quick" if a.quick else "") + (f" --sizes {' '.join(map(str, sizes))}" if a.sizes else ""),
+        "command": "python bench/data_prepare.py"
+        + (" --quick" if a.quick else "")
+        + (f" --sizes {' '.join(map(str, sizes))}" if a.sizes else ""),
         "pii_engine": a.pii_engine,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_at_end": [round(x, 2) for x in load],
-                    "note": "shared 2-core machine; other jobs were running, so times include contention"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_at_end": [round(x, 2) for x in load],
+            "note": "shared 2-core machine; other jobs were running, so times include contention",
+        },
         "runs": runs,
         "baselines": baselines,
     }

@@ -17,6 +17,7 @@ from tunewise.data.config import DataConfig
 from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
 from tunewise.evaluate.config import EvalConfig, GateConfig
+from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig
 from tunewise.train.config import TrainConfig
 
@@ -34,6 +35,7 @@ class ProjectConfig(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
 
     # Folder the config was loaded from; relative paths in the config resolve against it.
     _base_dir: Path = Path(".")

@@ -11,24 +11,39 @@ from tunewise.data.config import DedupConfig
 from tunewise.data.dedup import cross_duplicates, find_duplicates, lsh_params, signatures
 from tunewise.data.schema import Row, Source
 
-WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "po", "ra", "si", "tu") for b in ("b", "d", "g", "k", "m", "n", "r", "t", "v", "z")]
+WORDS = [
+    f"{a}{b}"
+    for a in ("ka", "lo", "mi", "nu", "po", "ra", "si", "tu")
+    for b in ("b", "d", "g", "k", "m", "n", "r", "t", "v", "z")
+]
 
 
 def chat(user: str, answer: str, line: int, file: str = "tickets.jsonl") -> Row:
     return Row(
-        messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}],
+        messages=[
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": answer},
+        ],
         source=Source(file, line),
     )
 
 
 def corpus(n: int, seed: int = 0) -> list[Row]:
     rng = random.Random(seed)
-    return [chat(" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 40))), f"label {i % 5}", i + 1) for i in range(n)]
+    return [
+        chat(
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 40))), f"label {i % 5}", i + 1
+        )
+        for i in range(n)
+    ]
 
 
 def test_planted_exact_and_near_duplicates() -> None:
     rows = corpus(300)
-    exact = chat("  " + rows[10].messages[1]["content"].upper() + "!!", "Label 0", 301)  # same after normalizing
+    exact = chat(
+        "  " + rows[10].messages[1]["content"].upper() + "!!", "Label 0", 301
+    )  # same after normalizing
     near = chat("tuz " + rows[20].messages[1]["content"], "label 0", 302)  # one extra word
     rows += [exact, near]
     result = find_duplicates(rows, DedupConfig())
@@ -58,7 +73,9 @@ def test_no_chaining_rows_are_compared_with_kept_rows_only() -> None:
     q = [f"q{i}" for i in range(6)]
     a = chat(" ".join(base), "", 1)
     b = chat(" ".join(base[:34] + q), "", 2)  # J(a, b) ~ 0.73
-    c = chat(" ".join(base[:28] + q + [f"z{i}" for i in range(6)]), "", 3)  # J(b, c) ~ 0.65, J(a, c) ~ 0.52
+    c = chat(
+        " ".join(base[:28] + q + [f"z{i}" for i in range(6)]), "", 3
+    )  # J(b, c) ~ 0.65, J(a, c) ~ 0.52
     result = find_duplicates([a, b, c], DedupConfig(threshold=0.6))
     assert list(result.dropped) == [b.id]  # c resembles the dropped b, not the kept a: c stays
     assert result.clusters == [[a.id, b.id]]
@@ -79,10 +96,15 @@ def test_cross_duplicates_for_leakage() -> None:
     for g in golden:
         g.source = Source("golden.jsonl", g.source.line)
     train = corpus(100, seed=2)
-    copied = chat(golden[4].messages[1]["content"], "other answer", 101)  # prompt leak, different answer
+    copied = chat(
+        golden[4].messages[1]["content"], "other answer", 101
+    )  # prompt leak, different answer
     close = chat("tuz " + golden[6].messages[1]["content"], "label 1", 102)
     out = cross_duplicates([*train, copied, close], golden, DedupConfig(), label="golden")
-    assert out[copied.id] == f"leak: exact duplicate of golden row {golden[4].id} (golden.jsonl line 5)"
+    assert (
+        out[copied.id]
+        == f"leak: exact duplicate of golden row {golden[4].id} (golden.jsonl line 5)"
+    )
     assert out[close.id].startswith("leak: near-duplicate (J≈0.9")
     assert set(out) == {copied.id, close.id}
 

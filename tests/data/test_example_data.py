@@ -40,7 +40,9 @@ def lines() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def defects() -> dict[int, str]:
-    return {int(k): v for k, v in json.loads((EXAMPLE / "data" / "defects.json").read_text()).items()}
+    return {
+        int(k): v for k, v in json.loads((EXAMPLE / "data" / "defects.json").read_text()).items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,12 @@ def rows(lines: list[bytes]) -> dict[int, Row]:
         except ValueError:
             continue
         if isinstance(obj, dict):
-            out[n] = Row(messages=obj["messages"], source=Source("tickets.jsonl", n), provenance=obj["provenance"], id=f"line-{n}")
+            out[n] = Row(
+                messages=obj["messages"],
+                source=Source("tickets.jsonl", n),
+                provenance=obj["provenance"],
+                id=f"line-{n}",
+            )
     return out
 
 
@@ -63,15 +70,29 @@ def test_generator_is_deterministic_and_committed_files_are_current(tmp_path: Pa
     for name in ("tickets.jsonl", "golden.jsonl", "defects.json"):
         first = (tmp_path / "a" / name).read_bytes()
         assert first == (tmp_path / "b" / name).read_bytes()
-        assert first == (EXAMPLE / "data" / name).read_bytes(), f"rerun examples/support-intent/generate_data.py ({name})"
+        assert first == (EXAMPLE / "data" / name).read_bytes(), (
+            f"rerun examples/support-intent/generate_data.py ({name})"
+        )
 
 
 def test_every_defect_kind_is_planted(defects: dict[int, str]) -> None:
     kinds = Counter(defects.values())
     for kind in (
-        "exact_duplicate", "near_duplicate", "pii", "wrong_format_not_json", "wrong_format_bad_intent",
-        "wrong_format_bad_priority", "ungrounded", "conflicting_label", "refusal", "empty_answer", "bad_role",
-        "no_system_prompt", "broken_json", "invalid_utf8", "not_an_object",
+        "exact_duplicate",
+        "near_duplicate",
+        "pii",
+        "wrong_format_not_json",
+        "wrong_format_bad_intent",
+        "wrong_format_bad_priority",
+        "ungrounded",
+        "conflicting_label",
+        "refusal",
+        "empty_answer",
+        "bad_role",
+        "no_system_prompt",
+        "broken_json",
+        "invalid_utf8",
+        "not_an_object",
     ):
         assert kinds[kind] >= 1, kind
     assert kinds["conflicting_label"] == 2
@@ -89,12 +110,19 @@ def test_broken_lines(lines: list[bytes], defects: dict[int, str]) -> None:
         elif kind == "not_an_object":
             assert not isinstance(json.loads(raw), dict)
         elif kind == "bad_role":
-            assert {m["role"] for m in json.loads(raw)["messages"]} - {"system", "user", "assistant", "tool"}
+            assert {m["role"] for m in json.loads(raw)["messages"]} - {
+                "system",
+                "user",
+                "assistant",
+                "tool",
+            }
         elif kind == "exact_duplicate":
             assert raw in lines[: n - 1]
 
 
-def test_quality_rules_fire_exactly_on_planted_rows(cfg: DataConfig, rows: dict[int, Row], defects: dict[int, str]) -> None:
+def test_quality_rules_fire_exactly_on_planted_rows(
+    cfg: DataConfig, rows: dict[int, Row], defects: dict[int, str]
+) -> None:
     expected = {
         "wrong_format_not_json": "answer is not valid JSON",
         "wrong_format_bad_intent": "answer JSON fails schema at $.intent",
@@ -112,30 +140,58 @@ def test_quality_rules_fire_exactly_on_planted_rows(cfg: DataConfig, rows: dict[
         else:
             assert reasons == [], (n, kind, reasons)
     conflicts = find_conflicts(list(rows.values()))
-    assert sorted(int(i.split("-")[1]) for i in conflicts) == sorted(n for n, k in defects.items() if k == "conflicting_label")
+    assert sorted(int(i.split("-")[1]) for i in conflicts) == sorted(
+        n for n, k in defects.items() if k == "conflicting_label"
+    )
 
 
-def test_dedup_finds_the_planted_duplicates_only(cfg: DataConfig, rows: dict[int, Row], defects: dict[int, str]) -> None:
+def test_dedup_finds_the_planted_duplicates_only(
+    cfg: DataConfig, rows: dict[int, Row], defects: dict[int, str]
+) -> None:
     result = find_duplicates(list(rows.values()), cfg.dedup)
     dropped = {int(i.split("-")[1]): why for i, why in result.dropped.items()}
-    assert {n: defects.get(n) for n in dropped} == {n: k for n, k in defects.items() if k in ("exact_duplicate", "near_duplicate")}
-    assert all(dropped[n].startswith("exact duplicate of line-") for n, k in defects.items() if k == "exact_duplicate")
+    assert {n: defects.get(n) for n in dropped} == {
+        n: k for n, k in defects.items() if k in ("exact_duplicate", "near_duplicate")
+    }
+    assert all(
+        dropped[n].startswith("exact duplicate of line-")
+        for n, k in defects.items()
+        if k == "exact_duplicate"
+    )
 
 
-def test_pii_rows_are_found_by_the_regex_engine(rows: dict[int, Row], defects: dict[int, str]) -> None:
+def test_pii_rows_are_found_by_the_regex_engine(
+    rows: dict[int, Row], defects: dict[int, str]
+) -> None:
     report = scrub(list(rows.values()), PIIConfig(engine="regex", mode="report"))
-    assert sorted(int(i.split("-")[1]) for i in report.rows_with_pii) == sorted(n for n, k in defects.items() if k == "pii")
+    assert sorted(int(i.split("-")[1]) for i in report.rows_with_pii) == sorted(
+        n for n, k in defects.items() if k == "pii"
+    )
     assert report.counts == {"EMAIL_ADDRESS": 4, "PHONE_NUMBER": 2, "CREDIT_CARD": 1}
 
 
 def test_provenance_mix_and_golden_set(cfg: DataConfig, rows: dict[int, Row]) -> None:
     mix = Counter(r.provenance for r in rows.values())
-    assert mix["synthetic"] / sum(mix.values()) < 0.3 and mix["human"] > mix["synthetic"] > 0 and mix["production"] > 0
-    golden = [json.loads(line) for line in (EXAMPLE / "data" / "golden.jsonl").read_text().splitlines()]
+    assert (
+        mix["synthetic"] / sum(mix.values()) < 0.3
+        and mix["human"] > mix["synthetic"] > 0
+        and mix["production"] > 0
+    )
+    golden = [
+        json.loads(line) for line in (EXAMPLE / "data" / "golden.jsonl").read_text().splitlines()
+    ]
     assert len({g["id"] for g in golden}) == len(golden)
-    buckets = Counter(t for g in golden for t in g["tags"] if t == "safety" or t.startswith("intent:"))
+    buckets = Counter(
+        t for g in golden for t in g["tags"] if t == "safety" or t.startswith("intent:")
+    )
     assert buckets["safety"] == 8 and len([b for b in buckets if b.startswith("intent:")]) == 8
     for g in golden:
-        assert [m["role"] for m in g["messages"]] == ["system", "user"] and set(g["expected"]) >= {"intent", "priority"}
-    refs = [Row(messages=g["messages"], source=Source("golden.jsonl", i + 1), id=g["id"]) for i, g in enumerate(golden)]
+        assert [m["role"] for m in g["messages"]] == ["system", "user"] and set(g["expected"]) >= {
+            "intent",
+            "priority",
+        }
+    refs = [
+        Row(messages=g["messages"], source=Source("golden.jsonl", i + 1), id=g["id"])
+        for i, g in enumerate(golden)
+    ]
     assert cross_duplicates(list(rows.values()), refs, cfg.dedup, label="golden") == {}

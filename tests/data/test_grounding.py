@@ -31,7 +31,10 @@ def test_grounded_answers_pass(answer: str) -> None:
     ("answer", "expected"),
     [
         ("Your order #55120 ships on March 9.", ["#55120", "March 9"]),
-        ("Thanks, Sarah Connor will call you from https://acme.example/help.", ["Sarah Connor", "https://acme.example/help"]),
+        (
+            "Thanks, Sarah Connor will call you from https://acme.example/help.",
+            ["Sarah Connor", "https://acme.example/help"],
+        ),
         ("We refunded $89.99 to bob@example.org.", ["$89.99", "bob@example.org"]),
         ('{"intent": "refund", "order_id": "ORD-30077", "amount": 349}', ["ORD-30077", "349"]),
     ],
@@ -42,12 +45,24 @@ def test_invented_facts_are_flagged(answer: str, expected: list[str]) -> None:
 
 def test_json_keys_are_not_checked_and_enum_values_pass() -> None:
     ctx = "Answer with intent (Refund, Billing) and Priority."
-    assert ungrounded_entities('{"Intent": "Refund", "Order_Id": null, "Priority": "High"}', ctx) == []
+    assert (
+        ungrounded_entities('{"Intent": "Refund", "Order_Id": null, "Priority": "High"}', ctx) == []
+    )
     assert ungrounded_entities('{"intent": "Billing Dispute"}', ctx) == ["Billing Dispute"]
-    assert ungrounded_entities('{"intent": "Billing Dispute"}', ctx, allow=["billing dispute"]) == []
+    assert (
+        ungrounded_entities('{"intent": "Billing Dispute"}', ctx, allow=["billing dispute"]) == []
+    )
 
 
 def test_allow_list_and_reason_text() -> None:
-    assert ungrounded_entities("Contact Nimbus Support at SKU-9.", "", allow=["Nimbus Support", "sku-9"]) == []
+    assert (
+        ungrounded_entities(
+            "Contact Nimbus Support at SKU-9.", "", allow=["Nimbus Support", "sku-9"]
+        )
+        == []
+    )
     reason = format_reason(["#48213", "March 3"])
-    assert reason == "ungrounded: '#48213', 'March 3' appear in the answer but nowhere in the system or user turns"
+    assert (
+        reason
+        == "ungrounded: '#48213', 'March 3' appear in the answer but nowhere in the system or user turns"
+    )

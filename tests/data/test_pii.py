@@ -13,7 +13,11 @@ from tunewise.data.schema import Row, Source
 
 
 def chat(user: str, answer: str = '{"intent": "account"}', line: int = 1) -> Row:
-    msgs = [{"role": "system", "content": "Classify support tickets."}, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    msgs = [
+        {"role": "system", "content": "Classify support tickets."},
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": answer},
+    ]
     return Row(messages=msgs, source=Source("t.jsonl", line))
 
 
@@ -21,7 +25,11 @@ def rows() -> list[Row]:
     return [
         chat("Mail me at Ana.Lopez@example.com or call +1 (415) 555-0134.", line=1),
         chat("Order ORD-48213 of 2024-03-05, $1,200.00: nothing personal here.", line=2),
-        chat("Again: ana.lopez@example.com. Card 4111 1111 1111 1111.", "We wrote to ana.lopez@example.com.", line=3),
+        chat(
+            "Again: ana.lopez@example.com. Card 4111 1111 1111 1111.",
+            "We wrote to ana.lopez@example.com.",
+            line=3,
+        ),
         chat("New address bo@example.org, server 10.0.0.12, SSN 078-05-1120.", line=4),
     ]
 
@@ -36,24 +44,46 @@ def test_regex_engine_finds_each_type_and_avoids_look_alikes() -> None:
         "SSN 078-05-1120, IPs 192.168.1.20 and 2001:db8::8a2e:370:7334"
     )
     assert [k for _, k in found(text)] == [
-        "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "IP_ADDRESS",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "US_SSN",
+        "IP_ADDRESS",
+        "IP_ADDRESS",
     ]
     # Luhn-invalid card, ISO date, order ids, amounts, versions, times: not PII.
-    assert found("4111 1111 1111 1112 on 2024-03-05, ORD-4821-5512, $1,200.00, v1.2.3, at 10:30:00") == []
+    assert (
+        found("4111 1111 1111 1112 on 2024-03-05, ORD-4821-5512, $1,200.00, v1.2.3, at 10:30:00")
+        == []
+    )
     # An email's domain is never reported again as something else.
-    assert found("write to ops@10.0.0.1.example.com") == [("ops@10.0.0.1.example.com", "EMAIL_ADDRESS")]
+    assert found("write to ops@10.0.0.1.example.com") == [
+        ("ops@10.0.0.1.example.com", "EMAIL_ADDRESS")
+    ]
 
 
 def test_redact_is_consistent_across_rows_and_fields() -> None:
     data = rows()
     report = scrub(data, PIIConfig(engine="regex", mode="redact"))
     assert report.engine == "regex" and report.not_detected == ["PERSON"]
-    assert data[0].messages[1]["content"] == "Mail me at <EMAIL_ADDRESS_1> or call <PHONE_NUMBER_1>."
+    assert (
+        data[0].messages[1]["content"] == "Mail me at <EMAIL_ADDRESS_1> or call <PHONE_NUMBER_1>."
+    )
     assert data[2].messages[1]["content"] == "Again: <EMAIL_ADDRESS_1>. Card <CREDIT_CARD_1>."
     assert data[2].messages[2]["content"] == "We wrote to <EMAIL_ADDRESS_1>."
-    assert data[3].messages[1]["content"] == "New address <EMAIL_ADDRESS_2>, server <IP_ADDRESS_1>, SSN <US_SSN_1>."
+    assert (
+        data[3].messages[1]["content"]
+        == "New address <EMAIL_ADDRESS_2>, server <IP_ADDRESS_1>, SSN <US_SSN_1>."
+    )
     assert data[1].messages[1]["content"].startswith("Order ORD-48213 of 2024-03-05, $1,200.00")
-    assert report.counts == {"EMAIL_ADDRESS": 4, "PHONE_NUMBER": 1, "CREDIT_CARD": 1, "IP_ADDRESS": 1, "US_SSN": 1}
+    assert report.counts == {
+        "EMAIL_ADDRESS": 4,
+        "PHONE_NUMBER": 1,
+        "CREDIT_CARD": 1,
+        "IP_ADDRESS": 1,
+        "US_SSN": 1,
+    }
     assert report.rows_with_pii == {
         data[0].id: ["EMAIL_ADDRESS", "PHONE_NUMBER"],
         data[2].id: ["CREDIT_CARD", "EMAIL_ADDRESS"],
@@ -76,9 +106,16 @@ def test_shared_mapping_keeps_train_and_golden_consistent_and_covers_tool_calls_
     mapping = Placeholders()
     train = rows()
     scrub(train, PIIConfig(engine="regex"), mapping)
-    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": json.dumps({"email": "bo@example.org"})}}
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": json.dumps({"email": "bo@example.org"})},
+    }
     tool_row = Row(
-        messages=[{"role": "user", "content": [{"type": "text", "text": "I am ana.lopez@example.com"}]}, {"role": "assistant", "content": None, "tool_calls": [call]}],
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "I am ana.lopez@example.com"}]},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+        ],
         source=Source("g.jsonl", 1),
     )
     dpo = Row(
@@ -118,7 +155,9 @@ def test_presidio_finds_names_and_stays_consistent(presidio: None) -> None:
     report = scrub(data, PIIConfig(engine="presidio", allow=["Glide toothbrush"]))
     assert report.engine == "presidio" and report.not_detected == []
     first, second = data[0].messages[1]["content"], data[1].messages[1]["content"]
-    assert first == "Hi <PERSON_1> here, email <EMAIL_ADDRESS_1>, order ORD-48213."  # no URL inside the email
+    assert (
+        first == "Hi <PERSON_1> here, email <EMAIL_ADDRESS_1>, order ORD-48213."
+    )  # no URL inside the email
     assert second == "This is <PERSON_1> again. My Glide toothbrush broke."
     assert report.counts == {"PERSON": 2, "EMAIL_ADDRESS": 1}
     auto = scrub([chat("Call Maria Garcia")], PIIConfig(engine="auto", mode="report"))

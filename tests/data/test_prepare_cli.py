@@ -361,17 +361,34 @@ def test_augment_adds_tagged_train_rows_counted_apart(project: Path) -> None:
     rows = []
     for i in range(30):
         order = f"ORD-{10000 + i * 37}"
-        user = f"Where is order {order}? It was due {['monday', 'friday', 'sunday'][i % 3]}, case {i}."
+        user = (
+            f"Where is order {order}? It was due {['monday', 'friday', 'sunday'][i % 3]}, case {i}."
+        )
         rows.append(_chat(user, json.dumps({"intent": INTENTS[i % 6], "order_id": order})))
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = project / "v"
-    args = ["data", "prepare", str(src), "--config", str(project / "tunewise.yaml"), "--out", str(out), "-q"]
+    args = [
+        "data",
+        "prepare",
+        str(src),
+        "--config",
+        str(project / "tunewise.yaml"),
+        "--out",
+        str(out),
+        "-q",
+    ]
     res = _run(*args, "--augment", "--synthetic-cap", "1")
     assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
     manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
-    assert c["augmented"] > 0 and c["train"] == c["kept"] - c["validation"] - c["golden"] + c["augmented"]
-    assert manifest["accounting"]["balanced"] and manifest["accounting"]["augmented_extra"] == c["augmented"]
+    assert (
+        c["augmented"] > 0
+        and c["train"] == c["kept"] - c["validation"] - c["golden"] + c["augmented"]
+    )
+    assert (
+        manifest["accounting"]["balanced"]
+        and manifest["accounting"]["augmented_extra"] == c["augmented"]
+    )
     train = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
     aug = [r for r in train if "augmented" in r["tags"]]
     assert len(aug) == c["augmented"]
@@ -380,3 +397,52 @@ def test_augment_adds_tagged_train_rows_counted_apart(project: Path) -> None:
         assert answer["order_id"] in r["messages"][1]["content"]
     held_out = {json.loads(x)["id"] for x in (out / "validation.jsonl").read_text().splitlines()}
     assert not any(f"augmented_from:{h}" in r["tags"] for r in aug for h in held_out)
+
+
+def test_a_failed_write_leaves_nothing_behind(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunewise.data import output
+
+    src = project / "t.jsonl"
+    src.write_text("".join(json.dumps(_good(i)) + "\n" for i in range(30)))
+
+    def boom(path: Path, obj: object) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(output, "atomic_write_json", boom)
+    args = ["data", "prepare", str(src), "--config", str(project / "tunewise.yaml")]
+    res = _run(*args, "--out", str(project / "v"), "-q")
+    assert res.exit_code == 3 and "disk full" in res.output and "nothing was written" in res.output  # type: ignore[attr-defined]
+    assert sorted(p.name for p in project.iterdir()) == ["t.jsonl", "tunewise.yaml"]
+
+
+def test_rejected_rows_are_redacted_too(project: Path) -> None:
+    src = project / "t.jsonl"
+    rows = [json.dumps(_good(i)) for i in range(12)]
+    rows.append(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "I am jane.doe@example.com"},
+                    {"role": "bot", "content": "x"},
+                ]
+            }
+        )
+    )
+    src.write_text("\n".join(rows) + "\n")
+    out = project / "v"
+    res = _run(
+        "data",
+        "prepare",
+        str(src),
+        "--config",
+        str(project / "tunewise.yaml"),
+        "--out",
+        str(out),
+        "-q",
+    )
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    text = (out / "rejects.jsonl").read_text()
+    assert "jane.doe@example.com" not in text and "<EMAIL_ADDRESS_1>" in text
+    assert _run("data", "check", str(src), "--epochs", "many").exit_code == 2  # type: ignore[attr-defined]

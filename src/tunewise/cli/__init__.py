@@ -67,7 +67,7 @@ app = typer.Typer(
     cls=_Boundary,
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     help=(
         "tunewise: decide, prepare data, fine-tune, evaluate against the base, gate, register, "
         "serve and roll back.\n\nStart with `tunewise data check FILE` or `tunewise run tunewise.yaml`."

@@ -48,6 +48,9 @@ def _config(config: Path | None, overrides: dict[str, Any]) -> tuple[Any, list[P
     inputs = [project.resolve(p) for p in data.inputs] if project else []
     if project and data.split.golden_file and "split.golden_file" not in overrides:
         data.split.golden_file = str(project.resolve(data.split.golden_file))
+    schema = data.quality.output_json_schema
+    if project and isinstance(schema, str) and project.resolve(schema).is_file():
+        data.quality.output_json_schema = str(project.resolve(schema))
     return data, inputs
 
 
@@ -203,7 +206,9 @@ def register(app: typer.Typer) -> None:
         None, "--config", "-c", help="tunewise.yaml to read the data: section from."
     )
     target_opt = typer.Option(
-        None, "--target", help="openai:<model>, bedrock:<family> or local:<model>."
+        None,
+        "--target",
+        help="openai:MODEL, bedrock:FAMILY (nova, claude-3-haiku, llama3.1, ...) or local:MODEL.",
     )
     pii_opt = typer.Option(
         None, "--pii", help="report | redact | fail | off (default from config: redact)."
@@ -223,7 +228,7 @@ def register(app: typer.Typer) -> None:
         None, "--augment/--no-augment", help="Entity-swap augmentation of train rows (opt-in)."
     )
     strat_opt = typer.Option(
-        None, "--stratify-by", help="Tag name or json:<field> of the assistant JSON answer."
+        None, "--stratify-by", help="Tag name or json:FIELD of the assistant JSON answer."
     )
     seed_opt = typer.Option(None, "--seed", help="Split seed.")
     epochs_opt = typer.Option(None, "--epochs", help="Epochs for the cost estimate, or 'auto'.")

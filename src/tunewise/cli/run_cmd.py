@@ -1,9 +1,83 @@
-"""CLI verbs of this stage (filled in by the stage's issue)."""
+"""`tunewise run`: the whole pipeline for one tunewise.yaml."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from tunewise.cli._console import console, err_console
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's verbs to the root app."""
+    @app.command("run")
+    def run_cmd(
+        config: Path = typer.Argument(..., help="The project's tunewise.yaml."),
+        run_id: str | None = typer.Option(None, "--run-id", help="Folder under run.runs_dir (default: the project name)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue a run that stopped: finished stages are reused."),
+        train_anyway: bool = typer.Option(False, "--train-anyway", help="Train even when a prompt-only variant already reaches run.target_score."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
+    ) -> None:
+        """Run data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
+
+        Each stage writes under `runs/RUN_ID/STAGE/` and is keyed by a hash of its inputs and
+        config: a re-run skips unchanged stages (and says so), a change re-runs only what depends
+        on it. If a prompt-only variant already reaches run.target_score, the run stops before
+        training. Exit code 0 when the gate accepts (or training was not needed), 10 when it blocks.
+        """
+        from tunewise.config import load_config
+        from tunewise.errors import GateBlocked, TunewiseError
+        from tunewise.pipeline.run import RunOptions
+        from tunewise.pipeline.run import run as run_pipeline
+        from tunewise.pipeline.stages import StageRecord
+
+        if resume:
+            cfg = load_config(config)
+            folder = Path(cfg.run.runs_dir) / (run_id or cfg.project)
+            if not folder.is_dir():
+                raise TunewiseError(f"--resume: no run at {folder}; start one without --resume")
+
+        def on_event(rec: StageRecord) -> None:
+            label = {"ran": "[green]done[/]", "cached": "[dim]unchanged, reused[/]", "skipped": "[yellow]skipped[/]"}[rec.status]
+            extra = f" ({rec.seconds:.1f} s)" if rec.status == "ran" else ""
+            err_console.print(f"stage [bold]{rec.name}[/]: {label}{extra}", markup=True)
+
+        summary = run_pipeline(config, RunOptions(run_id=run_id, train_anyway=train_anyway, progress=progress, on_event=on_event))
+        table = Table(title=f"tunewise run: {summary.run_dir}")
+        for col in ("stage", "status", "time", "result"):
+            table.add_column(col)
+        for rec in summary.records:
+            table.add_row(rec.name, rec.status, f"{rec.seconds:.1f} s", _result(rec))
+        console.print(table)
+        console.print(f"[bold]{summary.verdict}[/]", markup=True)
+        console.print(f"summary: {summary.run_dir / 'summary.html'}")
+        if summary.details.get("decision") == "block":
+            raise GateBlocked(f"{summary.verdict}; see {summary.run_dir / 'compare' / 'report.md'}")
+
+    def _result(rec: object) -> str:
+        from tunewise.pipeline.stages import StageRecord
+
+        assert isinstance(rec, StageRecord)
+        o = rec.outputs
+        if rec.status == "skipped":
+            return rec.note[:80]
+        if rec.name == "data":
+            c = o.get("counts", {})
+            return f"read {c.get('read')}, kept {c.get('kept')}, rejected {c.get('rejected')}; train {c.get('train')}, golden {c.get('golden')}"
+        if rec.name == "decide":
+            return f"matrix says: {o.get('recommendation')}"
+        if rec.name == "cost":
+            cost = o.get("cost") or {}
+            usd = cost.get("training_cost_usd")
+            return f"hosted training ≈ ${usd:.2f}" if isinstance(usd, (int, float)) else "-"
+        if rec.name == "baseline":
+            return ", ".join(f"{k} {v:.1%}" for k, v in (o.get("scores") or {}).items())
+        if rec.name == "train":
+            return f"job {o.get('job_id')} {o.get('status')}"
+        if rec.name == "compare":
+            p = o.get("primary") or {}
+            if p.get("candidate") is not None:
+                return f"{p['metric']} {p['base']:.1%} -> {p['candidate']:.1%}; gate {o.get('decision')}"
+            return f"gate {o.get('decision')}"
+        return ""

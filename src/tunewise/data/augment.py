@@ -53,7 +53,11 @@ def _eligible(row: Row, field: str) -> tuple[dict[str, Any], str] | None:
         obj = json.loads(row.answer())
     except ValueError:
         return None
-    if not isinstance(obj, dict) or isinstance(obj.get(field), bool) or not isinstance(obj.get(field), str | int):
+    if (
+        not isinstance(obj, dict)
+        or isinstance(obj.get(field), bool)
+        or not isinstance(obj.get(field), str | int)
+    ):
         return None
     value = str(obj[field])
     if not value or not any(c.isalnum() for c in value):

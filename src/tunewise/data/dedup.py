@@ -91,11 +91,16 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def _word_hashes(words: list[str]) -> np.ndarray:
     """Stable 64-bit hash of every word (blake2b, computed once per distinct word)."""
-    table = {w: int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") for w in dict.fromkeys(words)}
+    table = {
+        w: int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+        for w in dict.fromkeys(words)
+    }
     return np.fromiter(map(table.__getitem__, words), dtype=np.uint64, count=len(words))
 
 
-def signatures(texts: Sequence[str], num_perm: int, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+def signatures(
+    texts: Sequence[str], num_perm: int, shingle_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures (n x num_perm, uint32) of normalized texts, and a mask of rows with words.
 
     A row shorter than `shingle_size` words gets one shingle of all its words.
@@ -162,7 +167,9 @@ class _Index:
         # Rows alone in every bucket of every band can neither match nor be matched: skip them.
         shared = np.zeros(sig.shape[0], dtype=bool)
         for keys in self.keys:
-            _, inverse, counts = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True, return_counts=True)
+            _, inverse, counts = np.unique(
+                np.asarray(keys, dtype=np.uint64), return_inverse=True, return_counts=True
+            )
             shared |= counts[inverse] > 1
         self.shared = shared
 
@@ -263,5 +270,7 @@ def cross_duplicates(
         match, sim = index.best(q)
         if match >= 0:
             ref = references[match]
-            out[row.id] = f"leak: near-duplicate (J≈{sim:.2f}) of {label} row {ref.id} ({ref.source})"
+            out[row.id] = (
+                f"leak: near-duplicate (J≈{sim:.2f}) of {label} row {ref.id} ({ref.source})"
+            )
     return out

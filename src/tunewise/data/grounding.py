@@ -53,8 +53,12 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.I)
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _DATE_SLASH = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{2,4})\b")
-_DATE_MD = re.compile(rf"\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?", re.I)
-_DATE_DM = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})(?:,?\s+(\d{{4}})\b)?", re.I)
+_DATE_MD = re.compile(
+    rf"\b({_MONTH_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?", re.I
+)
+_DATE_DM = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})(?:,?\s+(\d{{4}})\b)?", re.I
+)
 _DIGIT_TOKEN = re.compile(r"[#$€£]?[A-Za-z0-9](?:[\w/-]*[A-Za-z0-9])?(?:[.,]\d+)*")
 _CAP_RUN = re.compile(r"\b[A-Z][\w'&-]*(?:[ \t]+(?:of[ \t]+|de[ \t]+|van[ \t]+)?[A-Z][\w'&-]*)*")
 _OPENERS = frozenset(".!?:;\n-*•\"'(")
@@ -62,11 +66,70 @@ _THOUSANDS = re.compile(r"(?<=\d)[,\s'](?=\d{3}\b)")
 
 # Capitalized words that are not facts even mid-sentence (after a comma, in a title-cased phrase).
 COMMON_WORDS = frozenset(
-    """i i'm i've i'll i'd hi hello hey dear thanks thank please yes no ok okay sorry sure
-    the a an our your my we you they he she it this that these those there here
-    mr mrs ms dr best regards kind sincerely cheers team support customer
-    monday tuesday wednesday thursday friday saturday sunday today tomorrow
-    json note subject re fwd""".split()
+    [
+        "i",
+        "i'm",
+        "i've",
+        "i'll",
+        "i'd",
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "thanks",
+        "thank",
+        "please",
+        "yes",
+        "no",
+        "ok",
+        "okay",
+        "sorry",
+        "sure",
+        "the",
+        "a",
+        "an",
+        "our",
+        "your",
+        "my",
+        "we",
+        "you",
+        "they",
+        "he",
+        "she",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "best",
+        "regards",
+        "kind",
+        "sincerely",
+        "cheers",
+        "team",
+        "support",
+        "customer",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "today",
+        "tomorrow",
+        "json",
+        "note",
+        "subject",
+        "re",
+        "fwd",
+    ]
 )
 
 
@@ -180,7 +243,9 @@ def _in_context(tok: str, ctx_norm: str) -> bool:
     at = ctx_norm.find(tok)
     while at >= 0:
         end = at + len(tok)
-        if (at == 0 or not ctx_norm[at - 1].isalnum()) and (end == len(ctx_norm) or not ctx_norm[end].isalnum()):
+        if (at == 0 or not ctx_norm[at - 1].isalnum()) and (
+            end == len(ctx_norm) or not ctx_norm[end].isalnum()
+        ):
             return True
         at = ctx_norm.find(tok, at + 1)
     return False
@@ -192,7 +257,11 @@ def ungrounded_entities(answer: str, context: str, allow: Iterable[str] = ()) ->
     Returns the surface strings in answer order, without repeats. `allow` lists tokens that are
     always fine (compared without case), e.g. enum values of the output schema.
     """
-    found = [c[1:] for piece in answer_texts(answer) for c in sorted(_candidates(piece), key=lambda c: c[0])]
+    found = [
+        c[1:]
+        for piece in answer_texts(answer)
+        for c in sorted(_candidates(piece), key=lambda c: c[0])
+    ]
     if not found:
         return []
     allowed = {_norm(a) for a in allow}
@@ -230,6 +299,8 @@ def ungrounded_entities(answer: str, context: str, allow: Iterable[str] = ()) ->
 
 def format_reason(entities: list[str]) -> str:
     """The quality rule's reason text for ungrounded facts."""
-    listed = ", ".join(repr(e) for e in entities[:8]) + (f" (+{len(entities) - 8} more)" if len(entities) > 8 else "")
+    listed = ", ".join(repr(e) for e in entities[:8]) + (
+        f" (+{len(entities) - 8} more)" if len(entities) > 8 else ""
+    )
     verb = "appears" if len(entities) == 1 else "appear"
     return f"ungrounded: {listed} {verb} in the answer but nowhere in the system or user turns"

@@ -10,9 +10,10 @@ Every physical line (CSV: every data record) becomes exactly one Row or one Reje
   configured system prompt;
 - Parquet, streamed through Hugging Face `datasets`.
 
-Large JSONL/CSV files (above `data.input.use_hf_datasets_above_mb`) are streamed line by line
-instead of read whole. They are not handed to `datasets`' json/text builders: those abort the
-whole file on one bad line or re-split lines on `\\r`, which would break per-line accounting.
+Large JSONL files (above `data.input.use_hf_datasets_above_mb`) are streamed line by line
+instead of read whole; CSV is always streamed. Neither goes through `datasets`' json/text
+builders: those abort the whole file on one bad line or re-split lines on `\\r`, which would
+break per-line accounting.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from tunewise.data.cost import estimate_cost
 from tunewise.data.schema import Reject, Row
 from tunewise.data.split import Split, label_distribution, to_golden
 from tunewise.data.targets import count_tokens
+from tunewise.errors import DataError
 
 if TYPE_CHECKING:
     from tunewise.data.prepare import CheckResult
@@ -59,6 +60,11 @@ def write_version(
         manifest = _manifest(tmp, files, result, split, golden_rows, cfg, golden_path)
         atomic_write_json(tmp / "manifest.json", manifest)
         _swap_into_place(tmp, out, overwrite)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(
+            f"{out}: could not write the dataset version ({exc}); nothing was written"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -68,7 +74,7 @@ def write_version(
 def _swap_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
     if out.exists():
         if not overwrite and any(out.iterdir()):
-            raise FileExistsError(f"{out} appeared while writing; not replacing it")
+            raise DataError(f"{out} appeared while writing; not replacing it (pass --overwrite)")
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(old)
         tmp.rename(out)

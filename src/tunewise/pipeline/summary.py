@@ -1,0 +1,76 @@
+"""The run's summary: one verdict, `summary.json`, a self-contained `summary.html` linking every stage."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from tunewise import __version__
+from tunewise.artifacts import atomic_write_json, atomic_write_text
+from tunewise.config import ProjectConfig
+from tunewise.pipeline.stages import StageRecord
+
+_LINKS = {
+    "data": ["dataset/manifest.json", "dataset/rejects.jsonl", "dataset/train.jsonl", "dataset/golden.jsonl"],
+    "decide": ["decision.json"],
+    "cost": ["cost.json"],
+    "baseline": ["zero-shot/eval.json", "few-shot/eval.json"],
+    "train": ["adapter/manifest.json", "adapter/loss_curve.png", "adapter/loss_curve.json"],
+    "compare": ["report.html", "report.md", "report.json"],
+    "register": ["registered.json"],
+}
+
+
+def verdict_of(records: list[StageRecord]) -> tuple[str, dict[str, Any]]:
+    """One sentence a reviewer can act on, and the figures behind it."""
+    by = {r.name: r for r in records}
+    details: dict[str, Any] = {}
+    base = by.get("baseline")
+    if base and base.status in {"ran", "cached"}:
+        details["baseline"] = base.outputs.get("scores")
+    skipped = [r for r in records if r.status == "skipped"]
+    if skipped:
+        return f"not trained: {skipped[0].note}", details
+    cmp = by.get("compare")
+    if cmp is None:
+        return "incomplete", details
+    details["primary"] = cmp.outputs.get("primary")
+    details["decision"] = cmp.outputs.get("decision")
+    p = details["primary"] or {}
+    lift = ""
+    if p.get("base") is not None and p.get("candidate") is not None:
+        lift = f" ({p['metric']}: base {p['base']:.1%} -> fine-tuned {p['candidate']:.1%}, {100 * (p['candidate'] - p['base']):+.1f} points)"
+    if cmp.outputs.get("decision") == "accept":
+        return f"gate ACCEPTED the fine-tuned model{lift}", details
+    blocked = ", ".join(cmp.outputs.get("blocked_by") or [])
+    return f"gate BLOCKED the fine-tuned model by {blocked or 'its rules'}{lift}", details
+
+
+def write_summary(run_dir: Path, cfg: ProjectConfig, records: list[StageRecord], verdict: str, details: dict[str, Any]) -> None:
+    stages = [
+        {"name": r.name, "status": r.status, "seconds": round(r.seconds, 2), "key": r.key[:16], "note": r.note, "outputs": r.outputs}
+        for r in records
+    ]
+    atomic_write_json(run_dir / "summary.json", {"project": cfg.project, "verdict": verdict, "details": details,
+                                                 "stages": stages, "tunewise_version": __version__})
+    rows = []
+    for r in records:
+        links = " ".join(
+            f'<a href="{html.escape(r.name + "/" + rel)}">{html.escape(rel)}</a>'
+            for rel in _LINKS.get(r.name, []) if (run_dir / r.name / rel).exists()
+        )
+        note = html.escape(r.note)
+        rows.append(f"<tr class='{r.status}'><td>{r.name}</td><td>{r.status}</td><td>{r.seconds:.1f} s</td>"
+                    f"<td>{links or '-'}</td><td>{note}</td></tr>")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tunewise run: {html.escape(cfg.project)}</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ddd;padding:.4em;text-align:left}}.ran td:nth-child(2){{color:#0a7}}
+.cached td:nth-child(2){{color:#777}}.skipped td:nth-child(2){{color:#b80}}.verdict{{font-size:1.2em;padding:.8em;background:#f4f4f8}}</style>
+</head><body><h1>tunewise run: {html.escape(cfg.project)}</h1>
+<p class="verdict">{html.escape(verdict)}</p>
+<table><tr><th>stage</th><th>status</th><th>time</th><th>artifacts</th><th>note</th></tr>{''.join(rows)}</table>
+<p>tunewise {__version__}. Stages marked <i>cached</i> were reused because their inputs and config did not change.</p>
+</body></html>
+"""
+    atomic_write_text(run_dir / "summary.html", page)
