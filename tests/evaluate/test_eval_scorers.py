@@ -34,14 +34,20 @@ def test_exact_match_text_and_json() -> None:
 def test_json_valid_and_schema() -> None:
     assert score("json_valid", '{"intent": "x"}', "") == 1.0
     assert score("json_valid", '{"intent": ', "") == 0.0
-    schema = {"type": "object", "required": ["intent"], "properties": {"intent": {"enum": ["billing", "refund"]}}}
+    schema = {
+        "type": "object",
+        "required": ["intent"],
+        "properties": {"intent": {"enum": ["billing", "refund"]}},
+    }
     assert score("json_schema", '{"intent": "billing"}', "", schema=schema) == 1.0
     s = build_scorer("json_schema", {"schema": schema})('{"intent": "other"}', case(""))
     assert s.value == 0.0 and "intent" in s.reason
 
 
 def test_json_fields_scores_each_field() -> None:
-    s = build_scorer("json_fields")('{"intent": "refund", "order_id": "9"}', case({"intent": "refund", "order_id": "7"}))
+    s = build_scorer("json_fields")(
+        '{"intent": "refund", "order_id": "9"}', case({"intent": "refund", "order_id": "7"})
+    )
     assert s.value == 0.5
     assert s.detail["fields"] == {"intent": True, "order_id": False}
     assert "order_id" in s.reason
@@ -70,10 +76,15 @@ def test_overlap_scores() -> None:
 
 def test_refusal_and_hallucination_markers() -> None:
     refusal = "I'm sorry, but I can't help with that request."
-    assert score("refusal", refusal, "Here is your refund status.") == 0.0  # refusing a fair request
+    assert (
+        score("refusal", refusal, "Here is your refund status.") == 0.0
+    )  # refusing a fair request
     assert score("refusal", "Your refund is on its way.", "Here is your refund status.") == 1.0
     assert score("refusal", refusal, "I'm sorry, but I can't share card numbers.") == 1.0
-    assert score("refusal", "Sure, the card number is 4111...", "I'm sorry, but I can't share that.") == 0.0
+    assert (
+        score("refusal", "Sure, the card number is 4111...", "I'm sorry, but I can't share that.")
+        == 0.0
+    )
     assert score("hallucination", "As of my last update, the fee is 3%.", "") == 0.0
     assert score("hallucination", "The fee is 3%.", "") == 1.0
 

@@ -28,7 +28,9 @@ def scorers_from_config(cfg: EvalConfig) -> list[Scorer]:
 
 
 def settings_from_config(cfg: EvalConfig) -> Settings:
-    return Settings(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, concurrency=cfg.concurrency)
+    return Settings(
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, concurrency=cfg.concurrency
+    )
 
 
 def forgetting_suite(spec: str | None) -> GoldenSet | None:
@@ -36,7 +38,9 @@ def forgetting_suite(spec: str | None) -> GoldenSet | None:
     if not spec:
         return None
     if spec == "builtin":
-        with resources.as_file(resources.files("tunewise.evaluate").joinpath("general_suite.jsonl")) as path:
+        with resources.as_file(
+            resources.files("tunewise.evaluate").joinpath("general_suite.jsonl")
+        ) as path:
             return load_golden(path)
     return load_golden(spec)
 
@@ -51,12 +55,22 @@ def evaluate_variant(
 ) -> RunResult:
     """Run and score one variant; with `out`, write eval.json (summary) and results.jsonl (per case)."""
     cfg = cfg or EvalConfig()
-    run = run_eval(load_golden(golden), variant, scorers_from_config(cfg), settings_from_config(cfg), cache=cfg.cache, progress=progress)
+    run = run_eval(
+        load_golden(golden),
+        variant,
+        scorers_from_config(cfg),
+        settings_from_config(cfg),
+        cache=cfg.cache,
+        progress=progress,
+    )
     if out is not None:
         from .compare import side_summary
 
         out = Path(out)
-        summary = {"golden": {"path": run.golden_path, "hash": run.golden_hash, "cases": len(run.cases)}, **side_summary(run)}
+        summary = {
+            "golden": {"path": run.golden_path, "hash": run.golden_hash, "cases": len(run.cases)},
+            **side_summary(run),
+        }
         atomic_write_json(out / "eval.json", summary)
         atomic_write_jsonl(out / "results.jsonl", [c.__dict__ for c in run.cases])
     return run
@@ -84,13 +98,19 @@ def compare_variants(
     eval_cfg, gate_cfg = eval_cfg or EvalConfig(), gate_cfg or GateConfig()
     gold = load_golden(golden)
     scorers, settings = scorers_from_config(eval_cfg), settings_from_config(eval_cfg)
-    runs = [run_eval(gold, v, scorers, settings, cache=eval_cfg.cache, progress=progress) for v in (base, candidate)]
+    runs = [
+        run_eval(gold, v, scorers, settings, cache=eval_cfg.cache, progress=progress)
+        for v in (base, candidate)
+    ]
     forgetting = None
     suite = forgetting_suite(eval_cfg.forgetting_suite)
     if suite is not None:
         contains = [build_scorer("contains")]
         zero_shot = [v.model_copy(update={"prompt": PromptStrategy()}) for v in (base, candidate)]
-        b, c = (run_eval(suite, v, contains, settings, cache=eval_cfg.cache, progress=progress) for v in zero_shot)
+        b, c = (
+            run_eval(suite, v, contains, settings, cache=eval_cfg.cache, progress=progress)
+            for v in zero_shot
+        )
         forgetting = (b, c)
     report = compare_runs(
         runs[0], runs[1], eval_cfg=eval_cfg, gate_cfg=gate_cfg, forgetting=forgetting,

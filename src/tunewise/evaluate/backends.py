@@ -74,11 +74,15 @@ def backend(kind: str) -> Callable[[Callable[[Variant], Backend]], Callable[[Var
 def make_backend(variant: Variant) -> Backend:
     """The backend for a variant."""
     if variant.kind not in BACKENDS:
-        raise ConfigError(f"no backend for variant kind '{variant.kind}'; known: {', '.join(sorted(BACKENDS))}")
+        raise ConfigError(
+            f"no backend for variant kind '{variant.kind}'; known: {', '.join(sorted(BACKENDS))}"
+        )
     return BACKENDS[variant.kind](variant)
 
 
-def concurrent_map(fn: Callable[[Messages], Completion], items: list[Messages], workers: int) -> list[Completion]:
+def concurrent_map(
+    fn: Callable[[Messages], Completion], items: list[Messages], workers: int
+) -> list[Completion]:
     """Run one request per item from a thread pool, keeping order; failures become error completions."""
 
     def safe(item: Messages) -> Completion:
@@ -88,7 +92,9 @@ def concurrent_map(fn: Callable[[Messages], Completion], items: list[Messages], 
         except TunewiseError:
             raise
         except Exception as exc:  # a remote failure is recorded per case, not fatal for the run
-            return Completion("", latency_s=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
+            return Completion(
+                "", latency_s=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"
+            )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(safe, items))
@@ -101,12 +107,16 @@ class LocalBackend:
     variant: Variant
 
     def identity(self) -> dict[str, Any]:
-        from tunewise.infer import adapter_hash
+        from tunewise.infer import adapter_identity
         from tunewise.models import model_hash, resolve_base
 
-        ident = {"kind": "local", "model": self.variant.model, "base_hash": model_hash(resolve_base(self.variant.model))}
+        ident = {
+            "kind": "local",
+            "model": self.variant.model,
+            "base_hash": model_hash(resolve_base(self.variant.model)),
+        }
         if self.variant.adapter:
-            ident["adapter_hash"] = adapter_hash(self.variant.adapter)
+            ident["adapter_hash"] = adapter_identity(self.variant.adapter)
         return ident
 
     def complete(self, conversations: list[Messages], settings: Settings) -> list[Completion]:
@@ -129,14 +139,24 @@ class OpenAIBackend:
     variant: Variant
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": "openai", "model": self.variant.model, "base_url": self.variant.base_url or "https://api.openai.com/v1"}
+        return {
+            "kind": "openai",
+            "model": self.variant.model,
+            "base_url": self.variant.base_url or "https://api.openai.com/v1",
+        }
 
     def complete(self, conversations: list[Messages], settings: Settings) -> list[Completion]:
         openai = require("openai", "eval", "evaluating an OpenAI-compatible endpoint")
-        key = os.environ.get(self.variant.api_key_env) or ("unused" if self.variant.base_url else None)
+        key = os.environ.get(self.variant.api_key_env) or (
+            "unused" if self.variant.base_url else None
+        )
         if key is None:
-            raise ConfigError(f"set {self.variant.api_key_env} to evaluate {self.variant.model} on OpenAI")
-        client = openai.OpenAI(base_url=self.variant.base_url, api_key=key, max_retries=3, timeout=120)
+            raise ConfigError(
+                f"set {self.variant.api_key_env} to evaluate {self.variant.model} on OpenAI"
+            )
+        client = openai.OpenAI(
+            base_url=self.variant.base_url, api_key=key, max_retries=3, timeout=120
+        )
 
         def one(messages: Messages) -> Completion:
             t0 = time.perf_counter()
@@ -161,7 +181,11 @@ def to_converse(messages: Messages) -> tuple[list[dict[str, Any]], list[dict[str
     """OpenAI-style messages as Bedrock converse (system blocks, alternating user/assistant turns)."""
     from tunewise.data.schema import text_of
 
-    system = [{"text": text_of(m.get("content"))} for m in messages if m.get("role") in {"system", "developer"}]
+    system = [
+        {"text": text_of(m.get("content"))}
+        for m in messages
+        if m.get("role") in {"system", "developer"}
+    ]
     turns: list[dict[str, Any]] = []
     for m in messages:
         role = m.get("role")
@@ -194,7 +218,10 @@ class BedrockBackend:
                 modelId=self.variant.model,
                 messages=turns,
                 system=system,
-                inferenceConfig={"temperature": settings.temperature, "maxTokens": settings.max_new_tokens},
+                inferenceConfig={
+                    "temperature": settings.temperature,
+                    "maxTokens": settings.max_new_tokens,
+                },
             )
             parts = resp["output"]["message"]["content"]
             usage = resp.get("usage", {})

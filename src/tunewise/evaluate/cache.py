@@ -52,20 +52,30 @@ def complete_cached(
     *,
     cache: GenerationCache | None,
     progress: Any = None,
+    identity: dict[str, Any] | None = None,
 ) -> tuple[list[Completion], list[bool]]:
-    """Completions in input order, read from the cache where possible; (completions, was_cached)."""
-    identity = backend.identity()
+    """Completions in input order, read from the cache where possible; (completions, was_cached).
+
+    `identity` is the backend's, when the caller already has it.
+    """
+    identity = identity or backend.identity()
     keys = [GenerationCache.key(identity, m, settings) for m in conversations]
     found = [cache.get(k) if cache else None for k in keys]
     hits = [f is not None for f in found]
     if progress is not None:
         progress.advance(sum(hits))
     # Similar lengths together: local batches carry less padding.
-    misses = sorted((i for i, f in enumerate(found) if f is None), key=lambda i: len(str(conversations[i])))
-    step = max(1, settings.batch_size * 4 if identity.get("kind") == "local" else settings.concurrency * 4)
+    misses = sorted(
+        (i for i, f in enumerate(found) if f is None), key=lambda i: len(str(conversations[i]))
+    )
+    step = max(
+        1, settings.batch_size * 4 if identity.get("kind") == "local" else settings.concurrency * 4
+    )
     for start in range(0, len(misses), step):
         chunk = misses[start : start + step]
-        for i, comp in zip(chunk, backend.complete([conversations[i] for i in chunk], settings), strict=True):
+        for i, comp in zip(
+            chunk, backend.complete([conversations[i] for i in chunk], settings), strict=True
+        ):
             found[i] = comp
             if cache:
                 cache.put(keys[i], comp)

@@ -34,7 +34,9 @@ def check_pairing(base: RunResult, cand: RunResult) -> None:
             "evaluate both on the same golden set"
         )
     if base.golden_hash != cand.golden_hash:
-        raise DataError(f"golden set hashes differ ({base.golden_hash[:12]} vs {cand.golden_hash[:12]})")
+        raise DataError(
+            f"golden set hashes differ ({base.golden_hash[:12]} vs {cand.golden_hash[:12]})"
+        )
 
 
 def side_summary(run: RunResult) -> dict[str, Any]:
@@ -47,7 +49,10 @@ def side_summary(run: RunResult) -> dict[str, Any]:
         "settings": run.settings,
         "metrics": run.means(),
         "latency_s": {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "mean": _mean(lat)},
-        "tokens": {"in_mean": _mean([c.tokens_in for c in run.cases]), "out_mean": _mean([c.tokens_out for c in run.cases])},
+        "tokens": {
+            "in_mean": _mean([c.tokens_in for c in run.cases]),
+            "out_mean": _mean([c.tokens_out for c in run.cases]),
+        },
         "cost_per_1k_usd": 1000 * _mean([c.cost_usd for c in run.cases]),
         "errors": sum(1 for c in run.cases if c.error),
         "cache_hits": run.cache_hits,
@@ -55,7 +60,9 @@ def side_summary(run: RunResult) -> dict[str, Any]:
     }
 
 
-def metric_stats(base: RunResult, cand: RunResult, *, samples: int, confidence: float, seed: int) -> dict[str, Any]:
+def metric_stats(
+    base: RunResult, cand: RunResult, *, samples: int, confidence: float, seed: int
+) -> dict[str, Any]:
     """Mean per side, the paired bootstrap CI of the difference, and McNemar for binary metrics."""
     out = {}
     for m in base.metrics():
@@ -128,7 +135,7 @@ def confusion(base: RunResult, cand: RunResult, field: str | None) -> dict[str, 
 
     def matrix(run: RunResult) -> list[list[int]]:
         cols = [*labels, "(other)", "(invalid)"]
-        counts = Counter()
+        counts: Counter[tuple[str, str]] = Counter()
         for t, case in zip(truth, run.cases, strict=True):
             p = _label(case.output, field)
             counts[(t, p if p in known or p == "(invalid)" else "(other)")] += 1
@@ -147,7 +154,11 @@ def distributions(base: RunResult, cand: RunResult) -> dict[str, Any]:
             bins[min(_HIST_BINS - 1, int(v * _HIST_BINS))] += 1
         return bins
 
-    return {m: {"base": hist(base.scores(m)), "candidate": hist(cand.scores(m))} for m in base.metrics() if m in cand.metrics()}
+    return {
+        m: {"base": hist(base.scores(m)), "candidate": hist(cand.scores(m))}
+        for m in base.metrics()
+        if m in cand.metrics()
+    }
 
 
 def forgetting_summary(base: RunResult, cand: RunResult) -> dict[str, Any]:
@@ -188,7 +199,13 @@ def compare_runs(
         "primary_metric": primary,
         "base": side_summary(base),
         "candidate": side_summary(cand),
-        "metrics": metric_stats(base, cand, samples=eval_cfg.bootstrap_samples, confidence=gate_cfg.confidence, seed=eval_cfg.seed),
+        "metrics": metric_stats(
+            base,
+            cand,
+            samples=eval_cfg.bootstrap_samples,
+            confidence=gate_cfg.confidence,
+            seed=eval_cfg.seed,
+        ),
         "buckets": bucket_stats(base, cand, primary),
         "regressions": regressions(base, cand, primary),
         "confusion": confusion(base, cand, eval_cfg.label_field),

@@ -21,7 +21,16 @@ class ScorerSpec(_Section):
 
 
 def _default_scorers() -> list[ScorerSpec]:
-    names = ["exact_match", "json_valid", "json_fields", "overlap", "length_ratio", "refusal", "hallucination", "grounding"]
+    names = [
+        "exact_match",
+        "json_valid",
+        "json_fields",
+        "overlap",
+        "length_ratio",
+        "refusal",
+        "hallucination",
+        "grounding",
+    ]
     return [ScorerSpec(name=n) for n in names]
 
 
@@ -34,50 +43,46 @@ class EvalConfig(_Section):
     """Scorer whose mean decides the gate's lift rule."""
     scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
     """Scorers applied to every case."""
-    max_new_tokens: int = Field(64, gt=0)
+    max_new_tokens: int = Field(default=64, gt=0)
     """Fixed generation budget per answer (greedy, temperature 0)."""
-    batch_size: int = Field(16, gt=0)
+    batch_size: int = Field(default=16, gt=0)
     """Prompts per batch for local models."""
-    concurrency: int = Field(8, gt=0)
+    concurrency: int = Field(default=8, gt=0)
     """Parallel requests for remote models."""
     cache: bool = True
     """Reuse cached generations keyed by (model identity, prompt, settings)."""
-    few_shot: int = Field(0, ge=0, le=32)
-    """Examples from the train set prepended to each prompt (0 = zero-shot)."""
-    few_shot_selection: Literal["nearest", "random"] = "nearest"
-    """nearest: most similar train rows (MiniLM embeddings, else lexical TF-IDF); random: seeded sample."""
     seed: int = 0
-    """Seed for random few-shot selection and the bootstrap."""
+    """Seed of the bootstrap resampling."""
     label_field: str | None = "intent"
     """JSON field of the answer used as the class label for the confusion matrix (None: no matrix)."""
     forgetting_suite: str | None = "builtin"
     """General-capability suite run on both sides ('builtin', a JSONL path, or None to skip)."""
-    bootstrap_samples: int = Field(10000, ge=100)
+    bootstrap_samples: int = Field(default=10000, ge=100)
     """Resamples for the paired bootstrap confidence interval."""
 
 
 class GateConfig(_Section):
     """The release gate: when a candidate may replace the base."""
 
-    min_lift: float = Field(0.03, ge=0, le=1)
+    min_lift: float = Field(default=0.03, ge=0, le=1)
     """Required absolute lift of the primary metric (0.03 = 3 points), with the CI lower bound above 0."""
-    non_inferiority_margin: float | None = Field(None, ge=0, le=1)
+    non_inferiority_margin: float | None = Field(default=None, ge=0, le=1)
     """If set, also accept when the CI lower bound of the difference is above -margin (not worse by more)."""
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
     """Confidence level of the bootstrap interval."""
-    max_bucket_drop: float = Field(0.05, ge=0, le=1)
+    max_bucket_drop: float = Field(default=0.05, ge=0, le=1)
     """Block when any bucket's primary metric drops by more than this."""
-    min_bucket_size: int = Field(1, ge=1)
+    min_bucket_size: int = Field(default=1, ge=1)
     """Buckets smaller than this are reported but not gated."""
     safety_tags: list[str] = Field(default_factory=lambda: ["safety"])
     """Tags (or tag prefixes ending in ':') of zero-tolerance buckets: any case that scores lower blocks."""
     safety_metrics: list[str] = Field(default_factory=lambda: ["primary", "refusal"])
     """Metrics checked on safety cases ('primary' is the primary metric)."""
-    max_p95_latency_increase: float = Field(0.25, ge=0)
+    max_p95_latency_increase: float = Field(default=0.25, ge=0)
     """Block when p95 latency is this much worse (0.25 = 25%) without an accuracy gain."""
-    json_valid_tolerance: float = Field(0.0, ge=0, le=1)
+    json_valid_tolerance: float = Field(default=0.0, ge=0, le=1)
     """Block when the candidate's JSON-valid rate is below the base's by more than this."""
-    max_forgetting_drop: float = Field(0.05, ge=0, le=1)
+    max_forgetting_drop: float = Field(default=0.05, ge=0, le=1)
     """Drop of the general-capability suite's score beyond which the forgetting check fires."""
     forgetting_action: Literal["block", "warn"] = "block"
     """What a fired forgetting check does."""

@@ -35,7 +35,9 @@ def load_examples(path: str | Path) -> list[Example]:
         try:
             msgs = json.loads(line).get("messages") or []
         except (json.JSONDecodeError, AttributeError) as exc:
-            raise DataError(f"{path} line {line_no}: not a JSON object with messages ({exc})") from exc
+            raise DataError(
+                f"{path} line {line_no}: not a JSON object with messages ({exc})"
+            ) from exc
         users = [text_of(m.get("content")) for m in msgs if m.get("role") == "user"]
         answers = [text_of(m.get("content")) for m in msgs if m.get("role") == "assistant"]
         if users and answers:
@@ -60,7 +62,13 @@ def _embed(texts: list[str]) -> Any | None:
     chunks = []
     with torch.inference_mode():
         for i in range(0, len(texts), 64):
-            enc = tok(texts[i : i + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            enc = tok(
+                texts[i : i + 64],
+                padding=True,
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            )
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -82,7 +90,9 @@ def _tfidf(texts: list[str]) -> Any:
     return mat / np.maximum(norms, 1e-9)
 
 
-def select_examples(cases: list[Case], pool: list[Example], strategy: PromptStrategy) -> list[list[Example]]:
+def select_examples(
+    cases: list[Case], pool: list[Example], strategy: PromptStrategy
+) -> list[list[Example]]:
     """The k examples for each case (k = strategy.few_shot), most similar first for `nearest`."""
     import numpy as np
 
@@ -114,5 +124,9 @@ def with_examples(messages: list[dict[str, Any]], examples: list[Example]) -> li
     head = 0
     while head < len(messages) and messages[head].get("role") in {"system", "developer"}:
         head += 1
-    shots = [t for u, a in examples for t in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
+    shots = [
+        t
+        for u, a in examples
+        for t in ({"role": "user", "content": u}, {"role": "assistant", "content": a})
+    ]
     return [*messages[:head], *shots, *messages[head:]]

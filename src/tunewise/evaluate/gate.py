@@ -28,10 +28,22 @@ def primary_lift(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
     delta, low, high = m["delta"], m["ci"]["low"], m["ci"]["high"]
     ci = f"{100 * delta:+.1f} pts, {100 * cfg.confidence:.0f}% CI [{100 * low:+.1f}, {100 * high:+.1f}]"
     if delta >= cfg.min_lift and low > 0:
-        return _rule("primary_lift", "pass", f"lift {ci} >= {100 * cfg.min_lift:.1f} pts with CI above 0", delta=delta, ci_low=low)
+        return _rule(
+            "primary_lift",
+            "pass",
+            f"lift {ci} >= {100 * cfg.min_lift:.1f} pts with CI above 0",
+            delta=delta,
+            ci_low=low,
+        )
     margin = cfg.non_inferiority_margin
     if margin is not None and low > -margin:
-        return _rule("primary_lift", "pass", f"non-inferior: {ci}, CI above -{100 * margin:.1f} pts", delta=delta, ci_low=low)
+        return _rule(
+            "primary_lift",
+            "pass",
+            f"non-inferior: {ci}, CI above -{100 * margin:.1f} pts",
+            delta=delta,
+            ci_low=low,
+        )
     need = f"a lift of >= {100 * cfg.min_lift:.1f} pts with CI above 0"
     if margin is not None:
         need += f", or CI above -{100 * margin:.1f} pts"
@@ -43,18 +55,36 @@ def _is_safety(tag: str, cfg: GateConfig) -> bool:
 
 
 def bucket_drop(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
-    gated = {t: b for t, b in report["buckets"].items() if b["n"] >= cfg.min_bucket_size and not _is_safety(t, cfg)}
+    gated = {
+        t: b
+        for t, b in report["buckets"].items()
+        if b["n"] >= cfg.min_bucket_size and not _is_safety(t, cfg)
+    }
     if not gated:
         return _rule("bucket_drop", "skip", "no tagged buckets")
     dropped = {t: b["delta"] for t, b in gated.items() if b["delta"] < -cfg.max_bucket_drop}
     if dropped:
-        listing = ", ".join(f"{t} {100 * d:+.1f}" for t, d in sorted(dropped.items(), key=lambda x: x[1])[:10])
-        return _rule("bucket_drop", "block", f"buckets dropping > {100 * cfg.max_bucket_drop:.0f} pts: {listing}", buckets=dropped)
+        listing = ", ".join(
+            f"{t} {100 * d:+.1f}" for t, d in sorted(dropped.items(), key=lambda x: x[1])[:10]
+        )
+        return _rule(
+            "bucket_drop",
+            "block",
+            f"buckets dropping > {100 * cfg.max_bucket_drop:.0f} pts: {listing}",
+            buckets=dropped,
+        )
     worst = min(gated.items(), key=lambda x: x[1]["delta"])
-    return _rule("bucket_drop", "pass", f"worst bucket {worst[0]} {100 * worst[1]['delta']:+.1f} pts", buckets={})
+    return _rule(
+        "bucket_drop",
+        "pass",
+        f"worst bucket {worst[0]} {100 * worst[1]['delta']:+.1f} pts",
+        buckets={},
+    )
 
 
-def safety(report: dict[str, Any], cfg: GateConfig, base: RunResult, cand: RunResult) -> dict[str, Any]:
+def safety(
+    report: dict[str, Any], cfg: GateConfig, base: RunResult, cand: RunResult
+) -> dict[str, Any]:
     metrics = [report["primary_metric"] if m == "primary" else m for m in cfg.safety_metrics]
     metrics = [m for m in dict.fromkeys(metrics) if m in base.metrics() and m in cand.metrics()]
     by_id = {c.id: c for c in cand.cases}
@@ -63,8 +93,18 @@ def safety(report: dict[str, Any], cfg: GateConfig, base: RunResult, cand: RunRe
         return _rule("safety", "skip", f"no cases tagged {', '.join(cfg.safety_tags)}")
     worse = sorted({b.id for b in cases for m in metrics if by_id[b.id].scores[m] < b.scores[m]})
     if worse:
-        return _rule("safety", "block", f"{len(worse)} safety case(s) regressed (zero tolerance): {', '.join(worse[:10])}", cases=worse)
-    return _rule("safety", "pass", f"{len(cases)} safety case(s), none worse on {', '.join(metrics)}", cases=[])
+        return _rule(
+            "safety",
+            "block",
+            f"{len(worse)} safety case(s) regressed (zero tolerance): {', '.join(worse[:10])}",
+            cases=worse,
+        )
+    return _rule(
+        "safety",
+        "pass",
+        f"{len(cases)} safety case(s), none worse on {', '.join(metrics)}",
+        cases=[],
+    )
 
 
 def latency(report: dict[str, Any], cfg: GateConfig, gained: bool) -> dict[str, Any]:
@@ -75,7 +115,12 @@ def latency(report: dict[str, Any], cfg: GateConfig, gained: bool) -> dict[str, 
     text = f"p95 {b * 1000:.0f} ms -> {c * 1000:.0f} ms ({100 * change:+.0f}%)"
     if change > cfg.max_p95_latency_increase and not gained:
         return _rule("latency", "block", f"{text} without an accuracy gain", change=change)
-    return _rule("latency", "pass", text + (" (accuracy gained)" if change > cfg.max_p95_latency_increase else ""), change=change)
+    return _rule(
+        "latency",
+        "pass",
+        text + (" (accuracy gained)" if change > cfg.max_p95_latency_increase else ""),
+        change=change,
+    )
 
 
 def json_valid(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
@@ -84,7 +129,13 @@ def json_valid(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
         return _rule("json_valid", "skip", "json_valid not scored")
     text = f"JSON-valid {100 * m['base']:.1f}% -> {100 * m['candidate']:.1f}%"
     if m["candidate"] < m["base"] - cfg.json_valid_tolerance - 1e-12:
-        return _rule("json_valid", "block", text + " (below the base)", base=m["base"], candidate=m["candidate"])
+        return _rule(
+            "json_valid",
+            "block",
+            text + " (below the base)",
+            base=m["base"],
+            candidate=m["candidate"],
+        )
     return _rule("json_valid", "pass", text, base=m["base"], candidate=m["candidate"])
 
 
@@ -94,11 +145,18 @@ def forgetting(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
         return _rule("forgetting", "skip", "no general-capability suite run")
     text = f"general suite ({f['n']} cases) {100 * f['base']:.1f}% -> {100 * f['candidate']:.1f}%"
     if f["delta"] < -cfg.max_forgetting_drop:
-        return _rule("forgetting", cfg.forgetting_action, f"{text}: dropped > {100 * cfg.max_forgetting_drop:.0f} pts", delta=f["delta"])
+        return _rule(
+            "forgetting",
+            cfg.forgetting_action,
+            f"{text}: dropped > {100 * cfg.max_forgetting_drop:.0f} pts",
+            delta=f["delta"],
+        )
     return _rule("forgetting", "pass", text, delta=f["delta"])
 
 
-def apply_gate(report: dict[str, Any], cfg: GateConfig, base: RunResult, cand: RunResult) -> dict[str, Any]:
+def apply_gate(
+    report: dict[str, Any], cfg: GateConfig, base: RunResult, cand: RunResult
+) -> dict[str, Any]:
     """Every rule's outcome and the decision: accept when no rule blocks."""
     lift = primary_lift(report, cfg)
     gained = lift["values"]["delta"] >= cfg.min_lift and lift["values"]["ci_low"] > 0

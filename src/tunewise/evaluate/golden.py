@@ -29,7 +29,12 @@ class Case:
     tags: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "messages": self.messages, "expected": self.expected, "tags": list(self.tags)}
+        return {
+            "id": self.id,
+            "messages": self.messages,
+            "expected": self.expected,
+            "tags": list(self.tags),
+        }
 
     def expected_text(self) -> str:
         """The reference answer as text (JSON values in canonical compact form)."""
@@ -43,7 +48,10 @@ class Case:
 
     def query_text(self) -> str:
         """Text of the last user message (what few-shot retrieval matches on)."""
-        return next((text_of(m.get("content")) for m in reversed(self.messages) if m.get("role") == "user"), "")
+        return next(
+            (text_of(m.get("content")) for m in reversed(self.messages) if m.get("role") == "user"),
+            "",
+        )
 
 
 @dataclass
@@ -78,12 +86,16 @@ def _problems(row: Any, line: int, seen: dict[str, int]) -> list[str]:
             if not isinstance(m, dict) or m.get("role") not in _ROLES:
                 out.append(f"{where}: messages[{k}] needs a role among {sorted(_ROLES)}")
         if isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant":
-            out.append(f"{where}: the last message is an assistant answer; put the reference in 'expected'")
+            out.append(
+                f"{where}: the last message is an assistant answer; put the reference in 'expected'"
+            )
     if "expected" not in row:
         out.append(f"{where}: 'expected' is missing (the reference answer, text or JSON)")
     tags = row.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        out.append(f"{where}: 'tags' must be a list of strings such as 'intent:billing' or 'safety'")
+        out.append(
+            f"{where}: 'tags' must be a list of strings such as 'intent:billing' or 'safety'"
+        )
     unknown = set(row) - {"id", "messages", "expected", "tags", "source", "provenance"}
     if unknown:
         out.append(f"{where}: unknown key(s) {sorted(unknown)}")
@@ -113,7 +125,9 @@ def load_golden(path: str | Path) -> GoldenSet:
         cases.append(Case(row["id"], row["messages"], row["expected"], list(row.get("tags", []))))
     if problems:
         listing = "\n  ".join(problems[:_MAX_LISTED])
-        more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        more = (
+            f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        )
         raise DataError(f"{path}: {len(problems)} problem(s) in the golden set:\n  {listing}{more}")
     if not cases:
         raise DataError(f"{path}: the golden set is empty")

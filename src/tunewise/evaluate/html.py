@@ -34,14 +34,22 @@ def bars_svg(rows: list[tuple[str, float, float]], chart_id: str, width: int = 7
     label_w, row_h, top = 190, 34, 10
     plot_w = width - label_w - 60
     height = top * 2 + row_h * max(1, len(rows))
-    parts = [f'<svg class="chart" id="{chart_id}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg class="chart" id="{chart_id}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, (label, b, c) in enumerate(rows):
         y = top + i * row_h
-        parts.append(f'<text x="{label_w - 6}" y="{y + 20}" text-anchor="end" font-size="12">{escape(label[:28])}</text>')
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 20}" text-anchor="end" font-size="12">{escape(label[:28])}</text>'
+        )
         for k, (v, color) in enumerate(((b, BASE), (c, CAND))):
             w = max(1.0, plot_w * max(0.0, min(1.0, v)))
-            parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3 + k * 14}" width="{w:.1f}" height="12" fill="{color}"/>')
-            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 13 + k * 14}" font-size="10">{100 * v:.1f}</text>')
+            parts.append(
+                f'<rect class="bar" x="{label_w}" y="{y + 3 + k * 14}" width="{w:.1f}" height="12" fill="{color}"/>'
+            )
+            parts.append(
+                f'<text x="{label_w + w + 4:.1f}" y="{y + 13 + k * 14}" font-size="10">{100 * v:.1f}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -57,14 +65,22 @@ def hist_svg(base: list[int], cand: list[int], title: str, chart_id: str) -> str
         for k, (v, color) in enumerate(((b, BASE), (c, CAND))):
             h = (height - 2 * pad - 6) * v / peak
             x = pad + i * bw + k * bw / 2
-            parts.append(f'<rect class="bar" x="{x:.1f}" y="{height - pad - h:.1f}" width="{bw / 2 - 1:.1f}" height="{max(h, 0.5):.1f}" fill="{color}"/>')
-    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>')
-    parts.append(f'<text x="{pad}" y="{height - 6}" font-size="10">0</text><text x="{width - pad}" y="{height - 6}" font-size="10" text-anchor="end">1</text>')
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{height - pad - h:.1f}" width="{bw / 2 - 1:.1f}" height="{max(h, 0.5):.1f}" fill="{color}"/>'
+            )
+    parts.append(
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>'
+    )
+    parts.append(
+        f'<text x="{pad}" y="{height - 6}" font-size="10">0</text><text x="{width - pad}" y="{height - 6}" font-size="10" text-anchor="end">1</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def matrix_svg(matrix: list[list[int]], rows: list[str], cols: list[str], title: str, chart_id: str) -> str:
+def matrix_svg(
+    matrix: list[list[int]], rows: list[str], cols: list[str], title: str, chart_id: str
+) -> str:
     """A confusion-matrix heat map (rows: expected, columns: predicted)."""
     cell, left, top = max(14, min(36, 520 // max(1, len(cols)))), 150, 120
     width, height = left + cell * len(cols) + 10, top + cell * len(rows) + 10
@@ -73,21 +89,31 @@ def matrix_svg(matrix: list[list[int]], rows: list[str], cols: list[str], title:
              f'<text x="4" y="14" font-size="12" font-weight="600">{escape(title)}</text>']  # fmt: skip
     for j, col in enumerate(cols):
         x = left + j * cell + cell / 2
-        parts.append(f'<text transform="translate({x:.1f},{top - 4}) rotate(-60)" font-size="10">{escape(col[:22])}</text>')
+        parts.append(
+            f'<text transform="translate({x:.1f},{top - 4}) rotate(-60)" font-size="10">{escape(col[:22])}</text>'
+        )
     for i, row in enumerate(rows):
         y = top + i * cell
-        parts.append(f'<text x="{left - 4}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" font-size="10">{escape(row[:24])}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" font-size="10">{escape(row[:24])}</text>'
+        )
         for j, n in enumerate(matrix[i]):
             shade = int(255 - 200 * n / peak)
             fill = f"rgb({shade},{shade + (255 - shade) // 3},255)" if n else "#f7fafc"
-            parts.append(f'<rect class="cell" x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}"><title>{escape(row)} → {escape(cols[j])}: {n}</title></rect>')
+            parts.append(
+                f'<rect class="cell" x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}"><title>{escape(row)} → {escape(cols[j])}: {n}</title></rect>'
+            )
             if n:
-                parts.append(f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" font-size="10">{n}</text>')
+                parts.append(
+                    f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" font-size="10">{n}</text>'
+                )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def lines_svg(series: dict[str, list[list[float]]], chart_id: str, width: int = 760, height: int = 260) -> str:
+def lines_svg(
+    series: dict[str, list[list[float]]], chart_id: str, width: int = 760, height: int = 260
+) -> str:
     """Loss curves: one polyline per series over shared axes."""
     pad, colors = 40, ["#2b6cb0", "#dd6b20", "#2f855a", "#805ad5"]
     xs = [p[0] for pts in series.values() for p in pts]
@@ -103,9 +129,15 @@ def lines_svg(series: dict[str, list[list[float]]], chart_id: str, width: int = 
              f'<text x="{width - pad}" y="{height - pad + 14}" text-anchor="end" font-size="10">step {x1:g}</text>']  # fmt: skip
     for k, (name, pts) in enumerate(sorted(series.items())):
         color = colors[k % len(colors)]
-        coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in pts)
-        parts.append(f'<polyline class="curve" points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts.append(f'<text x="{width - pad}" y="{pad + 14 * k}" text-anchor="end" font-size="11" fill="{color}">{escape(name)}</text>')
+        coords = " ".join(
+            f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in pts
+        )
+        parts.append(
+            f'<polyline class="curve" points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        parts.append(
+            f'<text x="{width - pad}" y="{pad + 14 * k}" text-anchor="end" font-size="11" fill="{color}">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -113,12 +145,21 @@ def lines_svg(series: dict[str, list[list[float]]], chart_id: str, width: int = 
 def _table(head: list[str], rows: list[list[str]], num: set[int] | None = None) -> str:
     num = num or set()
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
 def _pre(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    )
     return f"<pre>{escape(text)}</pre>"
 
 
@@ -132,14 +173,21 @@ def render_html(report: dict[str, Any]) -> str:
            "<h2>Gate</h2>",
            _table(["rule", "outcome", "detail"], [[escape(r["rule"]), f"<span class='badge {r['status']}'>{r['status']}</span>", escape(r["detail"])] for r in g["rules"]])]  # fmt: skip
     metrics = report["metrics"]
-    out += ["<h2>Metrics</h2>", _legend(), bars_svg([(m, v["base"], v["candidate"]) for m, v in metrics.items()], "chart-metrics")]
+    out += [
+        "<h2>Metrics</h2>",
+        _legend(),
+        bars_svg([(m, v["base"], v["candidate"]) for m, v in metrics.items()], "chart-metrics"),
+    ]
     out.append(_table(
         ["metric", "base", "candidate", "Δ pts", "CI pts", "McNemar p"],
         [[escape(m), f"{100 * v['base']:.1f}", f"{100 * v['candidate']:.1f}", f"{100 * v['delta']:+.1f}",
           f"[{100 * v['ci']['low']:+.1f}, {100 * v['ci']['high']:+.1f}]", f"{v['mcnemar']['p_value']:.3g}" if v["mcnemar"] else ""]
          for m, v in metrics.items()], num={1, 2, 3, 5}))  # fmt: skip
     if report["buckets"]:
-        rows = [(f"{t} (n={bk['n']})", bk["base"], bk["candidate"]) for t, bk in report["buckets"].items()]
+        rows = [
+            (f"{t} (n={bk['n']})", bk["base"], bk["candidate"])
+            for t, bk in report["buckets"].items()
+        ]
         out += [f"<h2>Buckets: {escape(primary)}</h2>", _legend(), bars_svg(rows, "chart-buckets")]
     if report.get("confusion"):
         cm = report["confusion"]
@@ -147,11 +195,17 @@ def render_html(report: dict[str, Any]) -> str:
                 matrix_svg(cm["base"], cm["labels"], cm["columns"], "base", "chart-confusion-base"),
                 matrix_svg(cm["candidate"], cm["labels"], cm["columns"], "candidate", "chart-confusion-candidate"), "</div>"]  # fmt: skip
     out += ["<h2>Score distributions</h2>", _legend(), "<div class='charts'>"]
-    out += [hist_svg(d["base"], d["candidate"], m, f"chart-dist-{escape(m)}") for m, d in report["distributions"].items()]
+    out += [
+        hist_svg(d["base"], d["candidate"], m, f"chart-dist-{escape(m)}")
+        for m, d in report["distributions"].items()
+    ]
     out.append("</div>")
     curve = report.get("training_curve")
     if curve and curve.get("series"):
-        out += [f"<h2>Training loss</h2><p>From <code>{escape(curve['source'])}</code>.</p>", lines_svg(curve["series"], "chart-loss")]
+        out += [
+            f"<h2>Training loss</h2><p>From <code>{escape(curve['source'])}</code>.</p>",
+            lines_svg(curve["series"], "chart-loss"),
+        ]
     out.append("<h2>Latency and cost</h2>")
     out.append(_table(
         ["", "p50 ms", "p95 ms", "tokens in", "tokens out", "$ per 1k requests", "errors"],
@@ -159,7 +213,9 @@ def render_html(report: dict[str, Any]) -> str:
           f"{s['tokens']['out_mean']:.0f}", f"{s['cost_per_1k_usd']:.4f}", str(s["errors"])] for s in (b, c)], num={1, 2, 3, 4, 5, 6}))  # fmt: skip
     if report.get("forgetting"):
         f = report["forgetting"]
-        out.append(f"<h2>Forgetting check</h2><p>General suite ({f['n']} cases, {escape(f['metric'])}): {100 * f['base']:.1f} → {100 * f['candidate']:.1f} ({100 * f['delta']:+.1f} pts).</p>")
+        out.append(
+            f"<h2>Forgetting check</h2><p>General suite ({f['n']} cases, {escape(f['metric'])}): {100 * f['base']:.1f} → {100 * f['candidate']:.1f} ({100 * f['delta']:+.1f} pts).</p>"
+        )
     regs = report["regressions"]
     out.append(f"<h2>Regressions ({len(regs)})</h2>")
     out.append(_table(["id", "tags", "expected", "base output", "candidate output", "why"],

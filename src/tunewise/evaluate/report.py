@@ -12,7 +12,7 @@ from tunewise.artifacts import atomic_write_json, atomic_write_jsonl, atomic_wri
 
 from .runner import RunResult
 
-_CURVE_FILES = ("curve.json", "loss_curve.json", "training_curve.json", "train_curve.json", "metrics.json",
+_CURVE_FILES = ("curves.json", "curve.json", "loss_curve.json", "training_curve.json", "train_curve.json", "metrics.json",
                 "trainer_state.json", "manifest.json")  # fmt: skip
 _MD_REGRESSIONS = 20
 
@@ -36,7 +36,11 @@ def normalize_curve(data: Any) -> dict[str, list[list[float]]]:
         steps = data.get("step", data.get("steps"))
         for k, v in data.items():
             if "loss" in k and isinstance(v, list) and v and all(_num(x) for x in v):
-                xs = steps if isinstance(steps, list) and len(steps) == len(v) else list(range(1, len(v) + 1))
+                xs = (
+                    steps
+                    if isinstance(steps, list) and len(steps) == len(v)
+                    else list(range(1, len(v) + 1))
+                )
                 series[k] = [[float(s), float(x)] for s, x in zip(xs, v, strict=True)]
         if series:
             return series
@@ -63,7 +67,9 @@ def read_curve(path: str | Path | None) -> dict[str, Any] | None:
 
 
 def _cell(value: Any, width: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    )
     text = " ".join(text.split()).replace("|", "\\|")
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -94,11 +100,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, m in report["metrics"].items():
         p = f"{m['mcnemar']['p_value']:.3g}" if m["mcnemar"] else ""
         ci = f"[{100 * m['ci']['low']:+.1f}, {100 * m['ci']['high']:+.1f}]"
-        lines.append(f"| {name} | {_pct(m['base'])} | {_pct(m['candidate'])} | {100 * m['delta']:+.1f} | {ci} | {p} |")
-    lines += ["", f"### Buckets ({report['primary_metric']})", "| bucket | n | base | candidate | Δ (pts) |", "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | {_pct(m['base'])} | {_pct(m['candidate'])} | {100 * m['delta']:+.1f} | {ci} | {p} |"
+        )
+    lines += [
+        "",
+        f"### Buckets ({report['primary_metric']})",
+        "| bucket | n | base | candidate | Δ (pts) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for tag, bk in report["buckets"].items():
-        lines.append(f"| {tag} | {bk['n']} | {_pct(bk['base'])} | {_pct(bk['candidate'])} | {100 * bk['delta']:+.1f} |")
-    lines += ["", "### Latency and cost", "| | p50 ms | p95 ms | tokens in | tokens out | $ per 1k requests |", "|---|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {tag} | {bk['n']} | {_pct(bk['base'])} | {_pct(bk['candidate'])} | {100 * bk['delta']:+.1f} |"
+        )
+    lines += [
+        "",
+        "### Latency and cost",
+        "| | p50 ms | p95 ms | tokens in | tokens out | $ per 1k requests |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for side in (b, c):
         lat, tok = side["latency_s"], side["tokens"]
         lines.append(
@@ -107,12 +127,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
     if report.get("forgetting"):
         f = report["forgetting"]
-        lines += ["", f"### Forgetting check\nGeneral suite ({f['n']} cases, {f['metric']}): {_pct(f['base'])} → {_pct(f['candidate'])} ({100 * f['delta']:+.1f} pts)."]
+        lines += [
+            "",
+            f"### Forgetting check\nGeneral suite ({f['n']} cases, {f['metric']}): {_pct(f['base'])} → {_pct(f['candidate'])} ({100 * f['delta']:+.1f} pts).",
+        ]
     regs = report["regressions"]
     lines += ["", f"### Regressions ({len(regs)})"]
     if regs:
         lines += ["| id | expected | base output | candidate output |", "|---|---|---|---|"]
-        lines += [f"| {r['id']} | {_cell(r['expected'], 50)} | {_cell(r['base_output'], 60)} | {_cell(r['candidate_output'], 60)} |" for r in regs[:_MD_REGRESSIONS]]
+        lines += [
+            f"| {r['id']} | {_cell(r['expected'], 50)} | {_cell(r['base_output'], 60)} | {_cell(r['candidate_output'], 60)} |"
+            for r in regs[:_MD_REGRESSIONS]
+        ]
         if len(regs) > _MD_REGRESSIONS:
             lines.append(f"\n…and {len(regs) - _MD_REGRESSIONS} more in report.json.")
     else:
@@ -120,7 +146,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], out: str | Path, base: RunResult, cand: RunResult) -> dict[str, Path]:
+def write_report(
+    report: dict[str, Any], out: str | Path, base: RunResult, cand: RunResult
+) -> dict[str, Path]:
     """Write report.json, report.md, report.html and the per-case results; returns their paths."""
     from .html import render_html
 
@@ -129,7 +157,11 @@ def write_report(report: dict[str, Any], out: str | Path, base: RunResult, cand:
         "json": atomic_write_json(out / "report.json", report),
         "md": atomic_write_text(out / "report.md", render_markdown(report)),
         "html": atomic_write_text(out / "report.html", render_html(report)),
-        "base_cases": atomic_write_jsonl(out / "base.results.jsonl", [c.__dict__ for c in base.cases]),
-        "candidate_cases": atomic_write_jsonl(out / "candidate.results.jsonl", [c.__dict__ for c in cand.cases]),
+        "base_cases": atomic_write_jsonl(
+            out / "base.results.jsonl", [c.__dict__ for c in base.cases]
+        ),
+        "candidate_cases": atomic_write_jsonl(
+            out / "candidate.results.jsonl", [c.__dict__ for c in cand.cases]
+        ),
     }
     return paths

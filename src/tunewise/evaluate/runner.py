@@ -93,7 +93,13 @@ class _Bar:
         self.progress = None
         if enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -123,17 +129,25 @@ def build_prompts(golden: GoldenSet, variant: Variant) -> list[Messages]:
     if not strategy.train:
         from tunewise.errors import ConfigError
 
-        raise ConfigError(f"variant {variant.label()}: few_shot={strategy.few_shot} needs a train file (--train FILE)")
+        raise ConfigError(
+            f"variant {variant.label()}: few_shot={strategy.few_shot} needs a train file (--train FILE)"
+        )
     shots = select_examples(golden.cases, load_examples(strategy.train), strategy)
     return [with_examples(c.messages, ex) for c, ex in zip(golden.cases, shots, strict=True)]
 
 
-def score_all(scorers: list[Scorer], outputs: list[str], cases: list[Case]) -> list[dict[str, Score]]:
+def score_all(
+    scorers: list[Scorer], outputs: list[str], cases: list[Case]
+) -> list[dict[str, Score]]:
     """Every scorer on every case; a scorer with `score_batch` (the judge) gets all cases at once."""
     table: list[dict[str, Score]] = [{} for _ in cases]
     for s in scorers:
         batch = getattr(s, "score_batch", None)
-        results = batch(outputs, cases) if batch else [s(o, c) for o, c in zip(outputs, cases, strict=True)]
+        results = (
+            batch(outputs, cases)
+            if batch
+            else [s(o, c) for o, c in zip(outputs, cases, strict=True)]
+        )
         for row, score in zip(table, results, strict=True):
             row[s.name] = score
     return table
@@ -151,11 +165,17 @@ def run_eval(
     """Generate and score every golden case with one variant."""
     settings = settings or Settings()
     backend = make_backend(variant)
+    identity = backend.identity()
     prompts = build_prompts(golden, variant)
     t0 = time.perf_counter()
     with _Bar(f"eval {variant.label()}", len(prompts), progress) as bar:
         completions, hits = complete_cached(
-            backend, prompts, settings, cache=GenerationCache() if cache else None, progress=bar
+            backend,
+            prompts,
+            settings,
+            cache=GenerationCache() if cache else None,
+            progress=bar,
+            identity=identity,
         )
     wall = time.perf_counter() - t0
     p_in, p_out = price_per_million(variant)
@@ -182,7 +202,7 @@ def run_eval(
     return RunResult(
         label=variant.label(),
         variant=variant.model_dump(),
-        identity=backend.identity(),
+        identity=identity,
         golden_path=golden.path,
         golden_hash=golden.hash,
         settings=asdict(settings),

@@ -64,7 +64,9 @@ def scorer(name: str) -> Callable[[Callable[..., Scorer]], Callable[..., Scorer]
 def build_scorer(name: str, params: dict[str, Any] | None = None) -> Scorer:
     """Instantiate a registered scorer; ConfigError names the known ones when the name is unknown."""
     if name not in SCORERS:
-        raise ConfigError(f"eval.scorers: unknown scorer '{name}'; known: {', '.join(sorted(SCORERS))}")
+        raise ConfigError(
+            f"eval.scorers: unknown scorer '{name}'; known: {', '.join(sorted(SCORERS))}"
+        )
     try:
         return SCORERS[name](**(params or {}))
     except TypeError as exc:
@@ -108,8 +110,12 @@ def exact_match() -> Scorer:
                 got = parse_json(output)
             except ValueError:
                 return Score(0.0, "output is not JSON; expected a JSON answer")
-            return _binary(got == case.expected, "JSON equal to expected", "JSON differs from expected")
-        return _binary(_norm(output) == _norm(case.expected), "matches expected", "differs from expected")
+            return _binary(
+                got == case.expected, "JSON equal to expected", "JSON differs from expected"
+            )
+        return _binary(
+            _norm(output) == _norm(case.expected), "matches expected", "differs from expected"
+        )
 
     return FnScorer("exact_match", fn)
 
@@ -134,7 +140,7 @@ def json_schema(schema: dict[str, Any] | str) -> Scorer:
     if isinstance(schema, str):
         with open(schema, encoding="utf-8") as fh:
             schema = json.load(fh)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)  # type: ignore[arg-type]
 
     def fn(output: str, case: Case) -> Score:
         try:
@@ -156,7 +162,10 @@ def json_fields(fields: list[str] | None = None) -> Scorer:
 
     def fn(output: str, case: Case) -> Score:
         if not isinstance(case.expected, dict):
-            return Score(1.0 if _norm(output) == _norm(case.expected_text()) else 0.0, "expected is not a JSON object")
+            return Score(
+                1.0 if _norm(output) == _norm(case.expected_text()) else 0.0,
+                "expected is not a JSON object",
+            )
         names = fields or sorted(case.expected)
         try:
             got = parse_json(output)
@@ -177,7 +186,9 @@ def regex(pattern: str) -> Scorer:
     rx = re.compile(pattern, re.S)
 
     def fn(output: str, case: Case) -> Score:
-        return _binary(bool(rx.fullmatch(output.strip())), "matches the format", f"does not match /{pattern}/")
+        return _binary(
+            bool(rx.fullmatch(output.strip())), "matches the format", f"does not match /{pattern}/"
+        )
 
     return FnScorer("regex", fn)
 
@@ -189,7 +200,10 @@ def contains() -> Scorer:
     def fn(output: str, case: Case) -> Score:
         options = case.expected if isinstance(case.expected, list) else [case.expected_text()]
         text = _norm(output)
-        hit = next((o for o in options if re.search(rf"(?<!\w){re.escape(_norm(str(o)))}(?!\w)", text)), None)
+        hit = next(
+            (o for o in options if re.search(rf"(?<!\w){re.escape(_norm(str(o)))}(?!\w)", text)),
+            None,
+        )
         return _binary(hit is not None, f"contains '{hit}'", "expected text not found")
 
     return FnScorer("contains", fn)
@@ -287,7 +301,9 @@ def hallucination(markers: list[str] | None = None) -> Scorer:
 
     def fn(output: str, case: Case) -> Score:
         found = _markers(output, marks)
-        return _binary(not found, "no hallucination marker", f"marker: '{found[0]}'" if found else "")
+        return _binary(
+            not found, "no hallucination marker", f"marker: '{found[0]}'" if found else ""
+        )
 
     return FnScorer("hallucination", fn)
 
@@ -348,7 +364,11 @@ class JudgeScorer:
         variant = parse_variant(self.model)
         backend = make_backend(variant)
         settings = Settings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
-        prompts = [self._prompt(o, c, r) for r in range(self.repeats) for o, c in zip(outputs, cases, strict=True)]
+        prompts = [
+            self._prompt(o, c, r)
+            for r in range(self.repeats)
+            for o, c in zip(outputs, cases, strict=True)
+        ]
         replies, _ = complete_cached(backend, prompts, settings, cache=GenerationCache())
         judge = {"model": variant.label(), "identity": backend.identity()}
         scores = []
@@ -356,10 +376,22 @@ class JudgeScorer:
             got = [parse_judgement(replies[r * len(cases) + i].text) for r in range(self.repeats)]
             values = [v for v, _ in got if v is not None]
             if not values:
-                scores.append(Score(0.0, "judge reply had no 1-5 score", {"judge": judge, "replies": [w for _, w in got]}))
+                scores.append(
+                    Score(
+                        0.0,
+                        "judge reply had no 1-5 score",
+                        {"judge": judge, "replies": [w for _, w in got]},
+                    )
+                )
                 continue
             mean = sum(values) / len(values)
-            scores.append(Score((mean - 1) / 4, f"judge {mean:.1f}/5: {got[0][1]}", {"judge": judge, "scores": values}))
+            scores.append(
+                Score(
+                    (mean - 1) / 4,
+                    f"judge {mean:.1f}/5: {got[0][1]}",
+                    {"judge": judge, "scores": values},
+                )
+            )
         return scores
 
 
@@ -367,7 +399,11 @@ def parse_judgement(reply: str) -> tuple[float | None, str]:
     """(score 1-5 or None, reason) from a judge reply: JSON first, else the first digit 1-5."""
     try:
         data = parse_json(reply)
-        if isinstance(data, dict) and isinstance(data.get("score"), int | float) and 1 <= data["score"] <= 5:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("score"), int | float)
+            and 1 <= data["score"] <= 5
+        ):
             return float(data["score"]), str(data.get("reason", ""))
     except ValueError:
         pass
@@ -376,6 +412,12 @@ def parse_judgement(reply: str) -> tuple[float | None, str]:
 
 
 @scorer("judge")
-def judge(model: str, rubric: str = JUDGE_RUBRIC, repeats: int = 1, temperature: float = 0.0) -> Scorer:
+def judge(
+    model: str,
+    rubric: str = JUDGE_RUBRIC,
+    repeats: int = 1,
+    temperature: float = 0.0,
+    max_new_tokens: int = 96,
+) -> Scorer:
     """The judge scorer; `model` is a variant spec such as `openai:gpt-4o,base_url=...`."""
-    return JudgeScorer(model, rubric, max(1, repeats), temperature)
+    return JudgeScorer(model, rubric, max(1, repeats), temperature, max_new_tokens)

@@ -22,7 +22,7 @@ class PromptStrategy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    few_shot: int = Field(0, ge=0, le=32)
+    few_shot: int = Field(default=0, ge=0, le=32)
     """Number of train examples prepended as user/assistant turns (0 = zero-shot)."""
     train: str | None = None
     """Train JSONL (a dataset version's train.jsonl) the examples come from."""
@@ -65,7 +65,17 @@ class Variant(BaseModel):
         return f"{base}+{Path(self.adapter).name}" if self.adapter else base
 
 
-_TOP = {"kind", "model", "adapter", "base_url", "api_key_env", "region", "price_input", "price_output", "name"}
+_TOP = {
+    "kind",
+    "model",
+    "adapter",
+    "base_url",
+    "api_key_env",
+    "region",
+    "price_input",
+    "price_output",
+    "name",
+}
 _PROMPT = {"few_shot": "few_shot", "train": "train", "selection": "selection", "seed": "seed"}
 
 
@@ -79,7 +89,9 @@ def parse_variant(spec: str) -> Variant:
     kind, sep, model = head.partition(":")
     if not sep or kind not in {"local", "openai", "bedrock"} or not model:
         if sep and kind not in {"local", "openai", "bedrock"}:
-            raise ConfigError(f"variant '{spec}': unknown kind '{kind}'; use local:, openai: or bedrock:")
+            raise ConfigError(
+                f"variant '{spec}': unknown kind '{kind}'; use local:, openai: or bedrock:"
+            )
         kind, model = "local", head  # a bare model name or folder means a local base
     raw = {"kind": kind, "model": model, "prompt": {}}
     for pair in pairs:
@@ -87,7 +99,9 @@ def parse_variant(spec: str) -> Variant:
         key = key.strip()
         if not eq or (key not in _TOP and key not in _PROMPT):
             known = ", ".join(sorted(_TOP | set(_PROMPT)))
-            raise ConfigError(f"variant '{spec}': bad option '{pair}'; use key=value with key among {known}")
+            raise ConfigError(
+                f"variant '{spec}': bad option '{pair}'; use key=value with key among {known}"
+            )
         (raw["prompt"] if key in _PROMPT else raw)[key] = value.strip()
     return _validate(raw, spec)
 
@@ -96,5 +110,7 @@ def _validate(raw: dict[str, Any], where: str) -> Variant:
     try:
         return Variant.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise ConfigError(f"variant {where}: {problems}") from exc
