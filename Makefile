@@ -1,4 +1,4 @@
-.PHONY: setup test test-all lint format bench example
+.PHONY: setup test test-all lint format bench quickstart
 
 setup:
 	bash scripts/setup.sh
@@ -20,3 +20,8 @@ format:
 
 bench: setup
 	.venv/bin/python bench/data_prepare.py
+	.venv/bin/python bench/train_throughput.py
+	.venv/bin/python bench/generate_batched.py
+
+quickstart: setup
+	.venv/bin/tunewise run examples/support-intent/tunewise.yaml

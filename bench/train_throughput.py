@@ -20,7 +20,7 @@ held-out rows, computed by the same function for every variant after training.
     python bench/train_throughput.py            # 200 train rows, 50 validation rows
     python bench/train_throughput.py --quick    # 40 rows, smoke run
 
-Writes bench/results/train_throughput.json. Skips cleanly when the Banking77 CSV is absent.
+Writes bench/results/train_throughput.json (--quick: train_throughput_quick.json). Skips cleanly when the Banking77 CSV is absent.
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CSV = Path(os.environ.get("TUNEWISE_BANKING77", REPO.parent / "shared" / "datasets" / "banking77")) / "train.csv"
+CSV = (
+    Path(os.environ.get("TUNEWISE_BANKING77", REPO.parent / "shared" / "datasets" / "banking77"))
+    / "train.csv"
+)
 RESULTS = REPO / "bench" / "results" / "train_throughput.json"
 SYSTEM = 'Classify the banking customer query. Reply with JSON {"intent": <label>}.'
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-VARIANTS = ["plain_fp32", "trl_fp32", "trl_bf16", "tunewise"]
+VARIANTS = ["plain_fp32", "tunewise", "trl_fp32", "trl_bf16"]
 
 
 def make_rows(n_train: int, n_val: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    rows = list(csv.DictReader(open(CSV, encoding="utf-8")))
+    with open(CSV, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     random.Random(seed).shuffle(rows)
 
     def chat(r: dict, i: int) -> dict:
@@ -78,7 +82,9 @@ def valid_loss(model, tok, rows: list[dict]) -> float:
             labels = torch.tensor([e.labels])[:, 1:]
             logits = model(input_ids=ids).logits[:, :-1].float()
             sel = labels != IGNORE
-            total += float(torch.nn.functional.cross_entropy(logits[sel], labels[sel], reduction="sum"))
+            total += float(
+                torch.nn.functional.cross_entropy(logits[sel], labels[sel], reduction="sum")
+            )
             count += int(sel.sum())
     return total / count
 
@@ -109,7 +115,9 @@ def run_variant(name: str, train: list[dict], val: list[dict], lr: float, thread
 def _lora():
     from peft import LoraConfig
 
-    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM"
+    )
 
 
 def _plain(base: Path, train: list[dict], lr: float) -> dict:
@@ -131,14 +139,22 @@ def _plain(base: Path, train: list[dict], lr: float) -> dict:
     tokens, t0 = 0, time.perf_counter()
     for i in range(0, len(order), 8):
         b = collate([exs[j] for j in order[i : i + 8]], tok.pad_token_id)
-        out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"])
+        out = model(
+            input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]
+        )
         out.loss.backward()
         opt.step()
         sched.step()
         opt.zero_grad()
         tokens += b["n_tokens"]
-    return {"model": model, "tokenizer": tok, "tokens": tokens, "train_s": time.perf_counter() - t0,
-            "padding_fraction": None, "steps": steps}
+    return {
+        "model": model,
+        "tokenizer": tok,
+        "tokens": tokens,
+        "train_s": time.perf_counter() - t0,
+        "padding_fraction": None,
+        "steps": steps,
+    }
 
 
 def _trl(base: Path, train: list[dict], lr: float, bf16: bool) -> dict:
@@ -148,18 +164,38 @@ def _trl(base: Path, train: list[dict], lr: float, bf16: bool) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     tok = AutoTokenizer.from_pretrained(base)
-    ds = Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in train])
+    ds = Dataset.from_list(
+        [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in train]
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        args = SFTConfig(output_dir=tmp, use_cpu=True, bf16=bf16, per_device_train_batch_size=8, num_train_epochs=1,
-                         learning_rate=lr, save_strategy="no", report_to=[], logging_steps=1000, disable_tqdm=True)
+        args = SFTConfig(
+            output_dir=tmp,
+            use_cpu=True,
+            bf16=bf16,
+            per_device_train_batch_size=8,
+            num_train_epochs=1,
+            learning_rate=lr,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1000,
+            disable_tqdm=True,
+        )
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora())
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=_lora()
+        )
         tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
         t0 = time.perf_counter()
         trainer.train()
         elapsed = time.perf_counter() - t0
-    return {"model": trainer.model, "tokenizer": tok, "tokens": tokens, "train_s": elapsed, "steps": trainer.state.global_step,
-            "gradient_checkpointing": args.gradient_checkpointing}
+    return {
+        "model": trainer.model,
+        "tokenizer": tok,
+        "tokens": tokens,
+        "train_s": elapsed,
+        "steps": trainer.state.global_step,
+        "gradient_checkpointing": args.gradient_checkpointing,
+    }
 
 
 def _tunewise(base: Path, train: list[dict], val: list[dict], lr: float, threads: int) -> dict:
@@ -170,12 +206,32 @@ def _tunewise(base: Path, train: list[dict], val: list[dict], lr: float, threads
         d = Path(tmp)
         for name, rows in (("train", train), ("validation", val)):
             (d / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        cfg = TrainConfig(epochs=1, learning_rate=lr, batch_size=8, warmup_ratio=0.0, num_threads=threads,
-                          lora={"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": TARGETS})
-        res = run_sft(RunContext(None, None, progress=False), data_dir=d, base_folder=base, out=d / "out", cfg=cfg, resume=False)
+        cfg = TrainConfig(
+            epochs=1,
+            learning_rate=lr,
+            batch_size=8,
+            warmup_ratio=0.0,
+            num_threads=threads,
+            lora={"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": TARGETS},
+        )
+        res = run_sft(
+            RunContext(None, None, progress=False),
+            data_dir=d,
+            base_folder=base,
+            out=d / "out",
+            cfg=cfg,
+            resume=False,
+        )
     m = res["metrics"]
-    return {"model": res["model"], "tokenizer": res["tokenizer"], "tokens": res["tokens"], "train_s": m["train_time_s"],
-            "steps": m["steps"], "padding_fraction": m["padding_fraction"], "compute_dtype": m["compute_dtype"]}
+    return {
+        "model": res["model"],
+        "tokenizer": res["tokenizer"],
+        "tokens": res["tokens"],
+        "train_s": m["train_time_s"],
+        "steps": m["steps"],
+        "padding_fraction": m["padding_fraction"],
+        "compute_dtype": m["compute_dtype"],
+    }
 
 
 def main() -> None:
@@ -189,21 +245,50 @@ def main() -> None:
     args = ap.parse_args()
     if args.variant:  # child process
         data = json.loads(Path(args.rows_file).read_text())
-        print("RESULT " + json.dumps(run_variant(args.variant, data["train"], data["val"], args.lr, args.threads)))
+        print(
+            "RESULT "
+            + json.dumps(
+                run_variant(args.variant, data["train"], data["val"], args.lr, args.threads)
+            )
+        )
         return
     if not CSV.is_file():
         print(f"skipped: {CSV} not found")
         return
+    global RESULTS
+    if args.quick:  # a smoke run never overwrites the full figures
+        RESULTS = RESULTS.with_name("train_throughput_quick.json")
     n_train, n_val = (40, 16) if args.quick else (200, 50)
     train, val = make_rows(n_train, n_val)
-    results: dict = {"machine": _machine(), "rows": {"train": n_train, "validation": n_val}, "lr": args.lr,
-                     "threads": args.threads, "quick": args.quick, "variants": {}}
+    results: dict = {
+        "machine": _machine(),
+        "rows": {"train": n_train, "validation": n_val},
+        "lr": args.lr,
+        "threads": args.threads,
+        "quick": args.quick,
+        "variants": {},
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"train": train, "val": val}, fh)
     for name in args.variants.split(","):
         load_before = os.getloadavg()[0]
-        proc = subprocess.run([sys.executable, __file__, "--variant", name, "--rows-file", fh.name, "--lr", str(args.lr),
-                               "--threads", str(args.threads)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--variant",
+                name,
+                "--rows-file",
+                fh.name,
+                "--lr",
+                str(args.lr),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             results["variants"][name] = {"error": proc.stderr[-2000:]}
@@ -212,19 +297,43 @@ def main() -> None:
         r = json.loads(line[7:])
         r["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         results["variants"][name] = r
-        print(f"{name:11s} {r['tokens_per_s']:8.1f} tok/s  valid_loss {r['valid_loss']:.4f}  peak {r['peak_rss_mb']:.0f} MB  "
-              f"load {r['load_avg_1m']}", flush=True)
+        _save(results)
+        print(
+            f"{name:11s} {r['tokens_per_s']:8.1f} tok/s  valid_loss {r['valid_loss']:.4f}  peak {r['peak_rss_mb']:.0f} MB  "
+            f"load {r['load_avg_1m']}",
+            flush=True,
+        )
     os.unlink(fh.name)
-    v = results["variants"]
-    baselines = [v[k]["tokens_per_s"] for k in ("plain_fp32", "trl_fp32", "trl_bf16") if "tokens_per_s" in v.get(k, {})]
-    if "tokens_per_s" in v.get("tunewise", {}) and baselines:
-        results["speedup_vs_faster_baseline"] = round(v["tunewise"]["tokens_per_s"] / max(baselines), 2)
-        results["speedup_vs_each"] = {k: round(v["tunewise"]["tokens_per_s"] / v[k]["tokens_per_s"], 2)
-                                      for k in v if k != "tunewise" and "tokens_per_s" in v[k]}
-        print(f"tunewise vs faster baseline: {results['speedup_vs_faster_baseline']}x")
+    _summarize(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+
+
+def _summarize(results: dict) -> None:
+    v = results["variants"]
+    baselines = [
+        v[k]["tokens_per_s"]
+        for k in ("plain_fp32", "trl_fp32", "trl_bf16")
+        if "tokens_per_s" in v.get(k, {})
+    ]
+    if "tokens_per_s" in v.get("tunewise", {}) and baselines:
+        results["speedup_vs_faster_baseline"] = round(
+            v["tunewise"]["tokens_per_s"] / max(baselines), 2
+        )
+        results["speedup_vs_each"] = {
+            k: round(v["tunewise"]["tokens_per_s"] / v[k]["tokens_per_s"], 2)
+            for k in v
+            if k != "tunewise" and "tokens_per_s" in v[k]
+        }
+        print(f"tunewise vs faster baseline: {results['speedup_vs_faster_baseline']}x")
+
+
+def _save(results: dict) -> None:
+    """Written after every variant, so a long run interrupted still leaves its figures."""
+    _summarize(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def _machine() -> dict:
@@ -232,9 +341,21 @@ def _machine() -> dict:
 
     from tunewise.train.modeling import cpu_has_native_bf16
 
-    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "?")
-    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "native_bf16": cpu_has_native_bf16(),
-            "python": platform.python_version(), "load_avg": os.getloadavg()}
+    model = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0)),
+        "native_bf16": cpu_has_native_bf16(),
+        "python": platform.python_version(),
+        "load_avg": os.getloadavg(),
+    }
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,8 +25,25 @@ def trained(tiny_model, tmp_path_factory):
     before = os.environ.get("TUNEWISE_HOME")
     os.environ["TUNEWISE_HOME"] = str(root / "state")
     ds = write_dataset(root / "ds")
-    res = CliRunner().invoke(app, ["train", "--data", str(ds), "--base", str(tiny_model), "--out", str(root / "adapter"),
-                                   "--epochs", "1", "--batch-size", "8", "--lr", "0.01", "--no-progress"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(ds),
+            "--base",
+            str(tiny_model),
+            "--out",
+            str(root / "adapter"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--lr",
+            "0.01",
+            "--no-progress",
+        ],
+    )
     if before is None:
         os.environ.pop("TUNEWISE_HOME", None)
     else:
@@ -40,7 +56,13 @@ def test_cli_train_writes_adapter_and_job(trained, monkeypatch):
     root, output = trained
     monkeypatch.setenv("TUNEWISE_HOME", str(root / "state"))
     adapter = root / "adapter"
-    for name in ("adapter_config.json", "adapter_model.safetensors", "manifest.json", "curves.json", "loss.png"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "manifest.json",
+        "curves.json",
+        "loss.png",
+    ):
         assert (adapter / name).is_file(), name
     job_id = json.loads((adapter / "manifest.json").read_text())["job_id"]
     assert job_id in output
@@ -60,7 +82,9 @@ def test_plain_peft_loads_the_adapter(trained, tiny_model):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), trained[0] / "adapter")
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model), trained[0] / "adapter"
+    )
     assert any("lora_A" in n for n, _ in model.named_parameters())
 
 
@@ -82,17 +106,32 @@ def test_mismatched_or_corrupted_base_is_refused(trained, tiny_model, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="hash"):
         load_for_inference(corrupted, adapter)
-    res = CliRunner().invoke(app, ["merge", str(adapter), "--out", str(tmp_path / "m"), "--base", str(other)])
+    res = CliRunner().invoke(
+        app, ["merge", str(adapter), "--out", str(tmp_path / "m"), "--base", str(other)]
+    )
     assert res.exit_code == 5 and "error:" in res.output
 
 
 def test_cli_merge_and_generate(trained, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["merge", str(trained[0] / "adapter"), "--out", str(tmp_path / "merged")])
+    res = runner.invoke(
+        app, ["merge", str(trained[0] / "adapter"), "--out", str(tmp_path / "merged")]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "merged" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "merged" / "manifest.json").read_text())["kind"] == "full"
-    res = runner.invoke(app, ["generate", "--base", str(tmp_path / "merged"), "-p", "What is 1 plus 2?", "--max-new-tokens", "3"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--base",
+            str(tmp_path / "merged"),
+            "-p",
+            "What is 1 plus 2?",
+            "--max-new-tokens",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "tokens_out" in res.output
 
@@ -100,5 +139,7 @@ def test_cli_merge_and_generate(trained, tmp_path):
 def test_cli_reports_bad_options(tmp_path):
     res = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--lora-r", "0"])
     assert res.exit_code == 2 and "train.lora.r" in res.output
-    res = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--base", "x", "--method", "qlora", "--no-progress"])
+    res = CliRunner().invoke(
+        app, ["train", "--data", str(tmp_path), "--base", "x", "--method", "qlora", "--no-progress"]
+    )
     assert res.exit_code != 0

@@ -16,38 +16,56 @@ def tok(tiny_model):
 
 
 def _labelled_text(tok, ex: D.Example) -> str:
-    return tok.decode([t for t, lab in zip(ex.input_ids, ex.labels, strict=True) if lab != D.IGNORE])
+    return tok.decode(
+        [t for t, lab in zip(ex.input_ids, ex.labels, strict=True) if lab != D.IGNORE]
+    )
 
 
 def test_only_assistant_tokens_carry_loss(tok):
-    row = {"id": "a", "messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Hi there"},
-        {"role": "assistant", "content": "Hello!"},
-    ]}
+    row = {
+        "id": "a",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi there"},
+            {"role": "assistant", "content": "Hello!"},
+        ],
+    }
     ex = D.tokenize_sft(tok, row)
     full = tok.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"]
     assert ex.input_ids == list(full)  # same tokens as the template's own tokenization
     assert _labelled_text(tok, ex).strip() == "Hello!<|im_end|>"
     # every prompt token is masked
-    n_prompt = len(tok.apply_chat_template(row["messages"][:2], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+    n_prompt = len(
+        tok.apply_chat_template(
+            row["messages"][:2], tokenize=True, add_generation_prompt=True, return_dict=True
+        )["input_ids"]
+    )
     assert all(lab == D.IGNORE for lab in ex.labels[:n_prompt])
 
 
 def test_weight_zero_turns_are_masked(tok):
-    row = {"id": "b", "messages": [
-        {"role": "user", "content": "one"},
-        {"role": "assistant", "content": "WRONG", "weight": 0},
-        {"role": "user", "content": "two"},
-        {"role": "assistant", "content": "RIGHT"},
-    ]}
+    row = {
+        "id": "b",
+        "messages": [
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "WRONG", "weight": 0},
+            {"role": "user", "content": "two"},
+            {"role": "assistant", "content": "RIGHT"},
+        ],
+    }
     ex = D.tokenize_sft(tok, row)
     text = _labelled_text(tok, ex)
     assert "RIGHT" in text and "WRONG" not in text
 
 
 def test_excess_length_strategies_are_counted(tok):
-    row = {"id": "c", "messages": [{"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "ok"}]}
+    row = {
+        "id": "c",
+        "messages": [
+            {"role": "user", "content": "word " * 50},
+            {"role": "assistant", "content": "ok"},
+        ],
+    }
     rep = D.LengthReport()
     assert D.fit_length(D.tokenize_sft(tok, row), 20, "drop", rep) is None
     assert rep.dropped == 1 and rep.dropped_ids == ["c"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -21,16 +22,26 @@ SYSTEM = 'Classify the banking customer query. Reply with JSON {"intent": <label
 
 def _banking_rows(csv_path: Path, intents: int = 10, per_intent: int = 30) -> list[dict]:
     by: dict[str, list[str]] = {}
-    for r in csv.DictReader(open(csv_path, encoding="utf-8")):
-        by.setdefault(r["category"], []).append(r["text"])
+    with open(csv_path, encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            by.setdefault(r["category"], []).append(r["text"])
     labels = sorted(by)[:intents]
     rows = []
     for lab in labels:
         for i, text in enumerate(by[lab][:per_intent]):
-            rows.append({"id": f"{lab}-{i}", "messages": [
-                {"role": "system", "content": SYSTEM + " Labels: " + ", ".join(labels) + "."},
-                {"role": "user", "content": text},
-                {"role": "assistant", "content": json.dumps({"intent": lab})}]})
+            rows.append(
+                {
+                    "id": f"{lab}-{i}",
+                    "messages": [
+                        {
+                            "role": "system",
+                            "content": SYSTEM + " Labels: " + ", ".join(labels) + ".",
+                        },
+                        {"role": "user", "content": text},
+                        {"role": "assistant", "content": json.dumps({"intent": lab})},
+                    ],
+                }
+            )
     random.Random(0).shuffle(rows)
     return rows
 
@@ -38,13 +49,16 @@ def _banking_rows(csv_path: Path, intents: int = 10, per_intent: int = 30) -> li
 def _accuracy(base: str, adapter: Path | None, rows: list[dict]) -> float:
     from tunewise.infer import generate
 
-    gens = generate([r["messages"][:-1] for r in rows], base, adapter, max_new_tokens=16, batch_size=20)
+    gens = generate(
+        [r["messages"][:-1] for r in rows], base, adapter, max_new_tokens=16, batch_size=20
+    )
     ok = 0
     for g, r in zip(gens, rows, strict=True):
-        try:
-            ok += json.loads(g.text).get("intent") == json.loads(r["messages"][-1]["content"])["intent"]
-        except (ValueError, AttributeError):
-            pass
+        with contextlib.suppress(ValueError, AttributeError):
+            ok += (
+                json.loads(g.text).get("intent")
+                == json.loads(r["messages"][-1]["content"])["intent"]
+            )
     return ok / len(rows)
 
 
@@ -72,11 +86,31 @@ def test_two_process_gloo_data_parallel(tiny_model, tmp_path):
 
     ds = write_dataset(tmp_path / "ds", n_train=32)
     env = {**os.environ, "TUNEWISE_HOME": str(tmp_path / "state")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tunewise.train",
-           "--data", str(ds), "--base", str(tiny_model), "--out", str(tmp_path / "out"), "--epochs", "1",
-           "--batch-size", "4", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tunewise.train",
+        "--data",
+        str(ds),
+        "--base",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "out"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--threads",
+        "1",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "on 2 process(es)" in proc.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["metrics"]["world_size"] == 2 and manifest["metrics"]["steps"] == 4  # 8 batches over 2 ranks
+    assert (
+        manifest["metrics"]["world_size"] == 2 and manifest["metrics"]["steps"] == 4
+    )  # 8 batches over 2 ranks

@@ -17,15 +17,24 @@ pytest.importorskip("torch")
 
 
 def _cfg(tiny_model: Path, **kw) -> TrainConfig:
-    base = {"base": str(tiny_model), "epochs": 2, "batch_size": 4, "learning_rate": 1e-2, "warmup_ratio": 0.0,
-            "lora": {"r": 8, "alpha": 16}, "early_stopping_patience": None}
+    base = {
+        "base": str(tiny_model),
+        "epochs": 2,
+        "batch_size": 4,
+        "learning_rate": 1e-2,
+        "warmup_ratio": 0.0,
+        "lora": {"r": 8, "alpha": 16},
+        "early_stopping_patience": None,
+    }
     return TrainConfig.model_validate({**base, **kw})
 
 
 def test_loss_decreases_and_adapter_changes(tiny_model, dataset, tmp_path):
     from safetensors.torch import load_file
 
-    job = LocalBackend().submit(TrainRequest(dataset, _cfg(tiny_model, epochs=3), tmp_path / "out", progress=False))
+    job = LocalBackend().submit(
+        TrainRequest(dataset, _cfg(tiny_model, epochs=3), tmp_path / "out", progress=False)
+    )
     assert job.status == "succeeded"
     out = tmp_path / "out"
     history = __import__("json").loads((out / "curves.json").read_text())["points"]
@@ -43,7 +52,10 @@ def test_loss_decreases_and_adapter_changes(tiny_model, dataset, tmp_path):
     assert manifest["config"]["lora"]["r"] == 8
 
 
-def test_resume_continues_from_checkpoint_step(tiny_model, dataset, tmp_path, monkeypatch):
+def test_resume_continues_from_checkpoint_step(tiny_model, tmp_path, monkeypatch):
+    from train_rows import write_dataset
+
+    dataset = write_dataset(tmp_path / "ds16", n_train=16, n_val=4)
     cfg = _cfg(tiny_model, epochs=2, checkpoint_steps=2)
     ref = LocalBackend().submit(TrainRequest(dataset, cfg, tmp_path / "ref", progress=False))
     total = ref.result["metrics"]["steps"]
@@ -74,7 +86,10 @@ def test_resume_continues_from_checkpoint_step(tiny_model, dataset, tmp_path, mo
     # same data order, optimizer and RNG: the resumed run ends where the uninterrupted one did
     from safetensors.torch import load_file
 
-    a, b = load_file(tmp_path / "ref" / "adapter_model.safetensors"), load_file(tmp_path / "out" / "adapter_model.safetensors")
+    a, b = (
+        load_file(tmp_path / "ref" / "adapter_model.safetensors"),
+        load_file(tmp_path / "out" / "adapter_model.safetensors"),
+    )
     import torch
 
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
@@ -86,7 +101,9 @@ def test_cancel_from_another_thread_leaves_status_cancelled(tiny_model, dataset,
     result = {}
 
     def run():
-        result["job"] = LocalBackend(store).submit(TrainRequest(dataset, cfg, tmp_path / "out", progress=False))
+        result["job"] = LocalBackend(store).submit(
+            TrainRequest(dataset, cfg, tmp_path / "out", progress=False)
+        )
 
     th = threading.Thread(target=run)
     th.start()
@@ -94,12 +111,18 @@ def test_cancel_from_another_thread_leaves_status_cancelled(tiny_model, dataset,
     job_id = None
     while time.time() < deadline:
         jobs = store.list(limit=1)
-        if jobs and jobs[0].status == "running" and any(e["type"] == "metrics" for e in store.events(jobs[0].id)):
+        if (
+            jobs
+            and jobs[0].status == "running"
+            and any(e["type"] == "metrics" for e in store.events(jobs[0].id))
+        ):
             job_id = jobs[0].id
             break
         time.sleep(0.1)
     assert job_id, "training never started"
-    assert JobStore().request_cancel(job_id).cancel_requested  # a separate connection, like another process
+    assert (
+        JobStore().request_cancel(job_id).cancel_requested
+    )  # a separate connection, like another process
     th.join(60)
     assert result["job"].status == "cancelled"
     assert store.get(job_id).status == "cancelled"

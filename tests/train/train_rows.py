@@ -25,7 +25,11 @@ def chat_row(i: int) -> dict:
 
 def write_dataset(folder: Path, n_train: int = 24, n_val: int = 8) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.jsonl").write_text("".join(json.dumps(chat_row(i)) + "\n" for i in range(n_train)))
-    (folder / "validation.jsonl").write_text("".join(json.dumps(chat_row(1000 + i)) + "\n" for i in range(n_val)))
+    (folder / "train.jsonl").write_text(
+        "".join(json.dumps(chat_row(i)) + "\n" for i in range(n_train))
+    )
+    (folder / "validation.jsonl").write_text(
+        "".join(json.dumps(chat_row(1000 + i)) + "\n" for i in range(n_val))
+    )
     (folder / "manifest.json").write_text(json.dumps({"version": "1.0.0", "files": {}}))
     return folder

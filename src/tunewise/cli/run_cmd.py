@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue a run that stopped: finished stages are reused."),
         train_anyway: bool = typer.Option(False, "--train-anyway", help="Train even when a prompt-only variant already reaches run.target_score."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
+        data: list[Path] = typer.Option([], "--data", help="Training file(s) replacing data.inputs (repeatable)."),
     ) -> None:
         """Run data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
 
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
             extra = f" ({rec.seconds:.1f} s)" if rec.status == "ran" else ""
             err_console.print(f"stage [bold]{rec.name}[/]: {label}{extra}", markup=True)
 
-        summary = run_pipeline(config, RunOptions(run_id=run_id, train_anyway=train_anyway, progress=progress, on_event=on_event))
+        summary = run_pipeline(config, RunOptions(run_id=run_id, train_anyway=train_anyway, progress=progress, on_event=on_event, inputs=data or None))
         table = Table(title=f"tunewise run: {summary.run_dir}")
         for col in ("stage", "status", "time", "result"):
             table.add_column(col)
@@ -69,8 +70,10 @@ def register(app: typer.Typer) -> None:
             return f"matrix says: {o.get('recommendation')}"
         if rec.name == "cost":
             cost = o.get("cost") or {}
-            usd = cost.get("training_cost_usd")
-            return f"hosted training ≈ ${usd:.2f}" if isinstance(usd, (int, float)) else "-"
+            usd = cost.get("training_usd")
+            if not isinstance(usd, (int, float)):
+                return "-"
+            return f"{cost.get('billed_tokens', 0):,} billed tokens on {cost.get('target')}: ≈ ${usd:.2f}"
         if rec.name == "baseline":
             return ", ".join(f"{k} {v:.1%}" for k, v in (o.get("scores") or {}).items())
         if rec.name == "train":

@@ -16,16 +16,31 @@ jobs_app = typer.Typer(help="Fine-tuning jobs: list, show, events, cancel.", no_
 
 # CLI flag -> TrainConfig field (dotted for nested sections).
 _FLAG_FIELDS = {
-    "epochs": "epochs", "learning_rate": "learning_rate", "batch_size": "batch_size",
-    "grad_accum": "gradient_accumulation", "warmup_ratio": "warmup_ratio", "max_length": "max_length",
-    "excess_length": "excess_length", "seed": "seed", "lora_r": "lora.r", "lora_alpha": "lora.alpha",
-    "lora_dropout": "lora.dropout", "lora_targets": "lora.target_modules", "eval_interval": "eval_interval",
-    "patience": "early_stopping_patience", "max_steps": "max_steps", "checkpoint_steps": "checkpoint_steps",
-    "keep_checkpoints": "keep_checkpoints", "dtype": "compute_dtype", "threads": "num_threads",
+    "epochs": "epochs",
+    "learning_rate": "learning_rate",
+    "batch_size": "batch_size",
+    "grad_accum": "gradient_accumulation",
+    "warmup_ratio": "warmup_ratio",
+    "max_length": "max_length",
+    "excess_length": "excess_length",
+    "seed": "seed",
+    "lora_r": "lora.r",
+    "lora_alpha": "lora.alpha",
+    "lora_dropout": "lora.dropout",
+    "lora_targets": "lora.target_modules",
+    "eval_interval": "eval_interval",
+    "patience": "early_stopping_patience",
+    "max_steps": "max_steps",
+    "checkpoint_steps": "checkpoint_steps",
+    "keep_checkpoints": "keep_checkpoints",
+    "dtype": "compute_dtype",
+    "threads": "num_threads",
 }
 
 
-def build_config(config_file: Path | None, base: str | None, method: str | None, flags: dict[str, Any]) -> Any:
+def build_config(
+    config_file: Path | None, base: str | None, method: str | None, flags: dict[str, Any]
+) -> Any:
     """TrainConfig from tunewise.yaml's train section overlaid with command-line values."""
     from pydantic import ValidationError
 
@@ -57,12 +72,22 @@ def build_config(config_file: Path | None, base: str | None, method: str | None,
 
 
 def train(
-    data: Path = typer.Option(None, "--data", help="Dataset folder (train.jsonl, validation.jsonl, manifest.json)."),
-    base: str = typer.Option(None, "--base", help="Base model: smollm2-135m, a local HF folder or a hub id."),
+    data: Path = typer.Option(
+        None, "--data", help="Dataset folder (train.jsonl, validation.jsonl, manifest.json)."
+    ),
+    base: str = typer.Option(
+        None, "--base", help="Base model: smollm2-135m, a local HF folder or a hub id."
+    ),
     method: str = typer.Option(None, "--method", help="lora | qlora | full | dpo."),
-    out: Path = typer.Option(None, "--out", help="Output folder (default adapters/<dataset>-<method>-<time>)."),
-    resume: str = typer.Option(None, "--resume", help="Job id to continue from its last checkpoint."),
-    config: Path = typer.Option(None, "--config", help="tunewise.yaml whose train: section gives the defaults."),
+    out: Path = typer.Option(
+        None, "--out", help="Output folder (default adapters/DATASET-METHOD-TIMESTAMP)."
+    ),
+    resume: str = typer.Option(
+        None, "--resume", help="Job id to continue from its last checkpoint."
+    ),
+    config: Path = typer.Option(
+        None, "--config", help="tunewise.yaml whose train: section gives the defaults."
+    ),
     epochs: str = typer.Option(None, help="Epochs, or auto."),
     learning_rate: float = typer.Option(None, "--lr", "--learning-rate"),
     batch_size: int = typer.Option(None, "--batch-size"),
@@ -75,14 +100,20 @@ def train(
     lora_alpha: int = typer.Option(None, "--lora-alpha"),
     lora_dropout: float = typer.Option(None, "--lora-dropout"),
     lora_targets: str = typer.Option(None, "--lora-targets", help="Comma-separated module names."),
-    eval_interval: int = typer.Option(None, "--eval-interval", help="Steps between validation evals (default: each epoch)."),
-    patience: int = typer.Option(None, "--patience", help="Early-stopping patience in evaluations."),
+    eval_interval: int = typer.Option(
+        None, "--eval-interval", help="Steps between validation evals (default: each epoch)."
+    ),
+    patience: int = typer.Option(
+        None, "--patience", help="Early-stopping patience in evaluations."
+    ),
     max_steps: int = typer.Option(None, "--max-steps"),
     checkpoint_steps: int = typer.Option(None, "--checkpoint-steps"),
     keep_checkpoints: int = typer.Option(None, "--keep-checkpoints"),
     dtype: str = typer.Option(None, "--dtype", help="auto | float32 | bfloat16."),
     threads: int = typer.Option(None, "--threads"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar on stderr."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show the progress bar on stderr."
+    ),
 ) -> None:
     """Fine-tune a base model on a dataset folder (or resume a job) and write an adapter folder."""
     flags = {k: v for k, v in dict(locals()).items() if k in _FLAG_FIELDS}
@@ -94,7 +125,9 @@ def train(
         job = backend.resume(resume, progress=progress)
     else:
         if data is None:
-            raise ConfigError("--data is required (a dataset folder from tunewise data prepare), or --resume JOB")
+            raise ConfigError(
+                "--data is required (a dataset folder from tunewise data prepare), or --resume JOB"
+            )
         cfg = build_config(config, base, method, flags)
         job = backend.submit(TrainRequest(data=data, config=cfg, out=out, progress=progress))
     _print_outcome(job)
@@ -114,7 +147,9 @@ def _print_outcome(job: Any) -> None:
 
 
 @jobs_app.command("list")
-def jobs_list(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+def jobs_list(
+    limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Recent jobs, newest first."""
     from rich.table import Table
 
@@ -126,7 +161,14 @@ def jobs_list(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Op
         return
     table = Table("id", "status", "method", "base", "created", "out")
     for j in jobs:
-        table.add_row(j.id, j.status, j.method, j.base, time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)), j.out)
+        table.add_row(
+            j.id,
+            j.status,
+            j.method,
+            j.base,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),
+            j.out,
+        )
     console.print(table)
 
 
@@ -142,14 +184,20 @@ def jobs_show(job_id: str) -> None:
 
 
 @jobs_app.command("events")
-def jobs_events(job_id: str, after: str = typer.Option(None, "--after"), limit: int = typer.Option(100, "--limit"),
-                as_json: bool = typer.Option(False, "--json")) -> None:
+def jobs_events(
+    job_id: str,
+    after: str = typer.Option(None, "--after"),
+    limit: int = typer.Option(100, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """A job's events, oldest first."""
     from tunewise.train.backend import get_backend
 
     events = get_backend("local").events(job_id, after=after, limit=limit)
     if as_json:
-        console.print_json(json.dumps({"object": "list", "data": events, "has_more": len(events) == limit}))
+        console.print_json(
+            json.dumps({"object": "list", "data": events, "has_more": len(events) == limit})
+        )
         return
     for e in events:
         stamp = time.strftime("%H:%M:%S", time.localtime(e["created_at"]))
@@ -162,13 +210,18 @@ def jobs_cancel(job_id: str) -> None:
     from tunewise.train.backend import get_backend
 
     job = get_backend("local").cancel(job_id)
-    console.print(f"job {job.id}: {job.status}" + (" (cancellation requested)" if job.cancel_requested and job.status == "running" else ""))
+    console.print(
+        f"job {job.id}: {job.status}"
+        + (" (cancellation requested)" if job.cancel_requested and job.status == "running" else "")
+    )
 
 
 def merge(
     adapter: Path = typer.Argument(..., help="Adapter folder written by tunewise train."),
     out: Path = typer.Option(..., "--out", help="Folder for the merged model."),
-    base: str = typer.Option(None, "--base", help="Base model (default: the one in the adapter's manifest)."),
+    base: str = typer.Option(
+        None, "--base", help="Base model (default: the one in the adapter's manifest)."
+    ),
 ) -> None:
     """Merge a LoRA adapter into its base model and write a plain Hugging Face model folder."""
     from tunewise.train.merge import merge_adapter
@@ -178,7 +231,9 @@ def merge(
 
 def generate(
     prompt: list[str] = typer.Option(None, "--prompt", "-p", help="A user message (repeatable)."),
-    input_file: Path = typer.Option(None, "--input", help="JSONL of rows with messages (the final assistant turn is dropped)."),
+    input_file: Path = typer.Option(
+        None, "--input", help="JSONL of rows with messages (the final assistant turn is dropped)."
+    ),
     base: str = typer.Option("smollm2-135m", "--base"),
     adapter: Path = typer.Option(None, "--adapter", help="Adapter folder to apply."),
     system: str = typer.Option(None, "--system", help="System prompt for --prompt messages."),
@@ -190,7 +245,10 @@ def generate(
 
     convs: list[list[dict[str, Any]]] = []
     for p in prompt or []:
-        convs.append(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": p}])
+        convs.append(
+            ([{"role": "system", "content": system}] if system else [])
+            + [{"role": "user", "content": p}]
+        )
     if input_file:
         from tunewise.train.data import read_rows
 
@@ -201,8 +259,15 @@ def generate(
             convs.append(msgs)
     if not convs:
         raise ConfigError("nothing to generate: pass --prompt TEXT or --input FILE.jsonl")
-    for gen in infer_generate(convs, base, adapter, max_new_tokens=max_new_tokens, batch_size=batch_size):
-        console.print(json.dumps({"text": gen.text, "tokens_in": gen.tokens_in, "tokens_out": gen.tokens_out}), markup=False)
+    for gen in infer_generate(
+        convs, base, adapter, max_new_tokens=max_new_tokens, batch_size=batch_size
+    ):
+        console.print(
+            json.dumps(
+                {"text": gen.text, "tokens_in": gen.tokens_in, "tokens_out": gen.tokens_out}
+            ),
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

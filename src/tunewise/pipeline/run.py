@@ -26,6 +26,8 @@ class RunOptions:
     """Folder name under runs_dir (default: the config's project name)."""
     train_anyway: bool = False
     """Train even when a prompt-only variant already reaches the target."""
+    inputs: list[Path] | None = None
+    """Training files that replace data.inputs (e.g. another copy of the data)."""
     progress: bool = True
     on_event: Callable[[StageRecord], None] | None = None
 
@@ -40,16 +42,16 @@ class RunSummary:
 
 def _file_hashes(paths: list[Path]) -> dict[str, str]:
     out = {}
-    for p in paths:
+    for i, p in enumerate(paths):
         if not p.is_file():
             raise ConfigError(f"{p}: input file not found (data.inputs / data.split.golden_file are relative to the config file)")
-        out[p.name] = sha256_file(p)
+        out[f"{i}:{p.name}"] = sha256_file(p)
     return out
 
 
 def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
     """The pipeline's stages, each with what its cache key depends on."""
-    inputs = [cfg.resolve(p) for p in cfg.data.inputs]
+    inputs = [Path(p).resolve() for p in opts.inputs] if opts.inputs else [cfg.resolve(p) for p in cfg.data.inputs]
     if not inputs:
         raise ConfigError("data.inputs: required; list the training files (JSONL or CSV) relative to the config")
     golden_file = cfg.resolve(cfg.data.split.golden_file) if cfg.data.split.golden_file else None
@@ -63,7 +65,8 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         return {
             "dataset": str(res.out_dir.resolve()),
             "manifest_sha256": sha256_file(res.out_dir / "manifest.json"),
-            "counts": {k: counts.get(k) for k in ("read", "kept", "rejected", "train", "validation", "golden")},
+            "counts": {**{k: counts.get(k) for k in ("read", "kept", "rejected", "train", "validation")},
+                       "golden": counts.get("golden") or counts.get("golden_from_file") or 0},
         }
 
     def decide_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +141,17 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         from tunewise.registry import Registry
 
         reg = Registry(config_url=cfg.registry.url)
-        out = reg.register_run(up["train"]["adapter"], report=up["compare"]["report"], feature=cfg.project)
+        from tunewise.infer import adapter_hash
+
+        # One registry name per trained artifact: the project plus the adapter's content hash.
+        name = f"{cfg.project}-{adapter_hash(up['train']['adapter'])[:12]}"
+        model = reg.register_run(up["train"]["adapter"], report=up["compare"]["report"], feature=cfg.project, name=name)
+        out = {"model": model.name, "feature": cfg.project, "adapter": up["train"]["adapter"],
+               "gate": up["compare"]["decision"], "registry": reg.engine.url.render_as_string(hide_password=True)}
         atomic_write_json(folder / "registered.json", out)
-        return {"registered": out}
+        hint = (f"tunewise registry promote {model.name} --feature {cfg.project} --alias production"
+                if up["compare"]["decision"] == "accept" else "the gate blocked it: promotion will be refused")
+        return {**out, "next": hint}
 
     data_key = {"data": cfg.data.model_dump(mode="json"), "files": hashes, "version": __version__}
     eval_key = {"eval": cfg.eval.model_dump(mode="json"), "base": cfg.train.base, "few_shot": cfg.run.few_shot}

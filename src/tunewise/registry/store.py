@@ -133,11 +133,12 @@ class Registry:
         *,
         report: dict[str, Any] | str | Path | None = None,
         feature: str | None = None,
+        name: str | None = None,
         by: str | None = None,
     ) -> Model:
         """What `tunewise run` records: the model (with the dataset and job its manifest names)
         and, when given, the gate decision in `report` (its candidate is this model)."""
-        model = self.register_model(adapter, by=by)
+        model = self.register_model(adapter, name=name, by=by)
         if report is not None:
             self.record_gate(report, candidate=model.name, feature=feature, by=by)
         return model

@@ -25,7 +25,9 @@ def check_base(adapter: str | Path, base_folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_for_inference(base: str | Path, adapter: str | Path | None = None, *, dtype: str | None = None) -> tuple[Any, Any]:
+def load_for_inference(
+    base: str | Path, adapter: str | Path | None = None, *, dtype: str | None = None
+) -> tuple[Any, Any]:
     """(model, tokenizer) ready for generation: the base, with the adapter applied when given.
 
     `base` is anything `resolve_base` accepts. An adapter whose manifest pins a different base hash
@@ -42,7 +44,9 @@ def load_for_inference(base: str | Path, adapter: str | Path | None = None, *, d
     source = Path(adapter) if manifest and manifest.get("kind") == "full" else base_folder
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
-        tok = AutoTokenizer.from_pretrained(source if (source / "tokenizer_config.json").is_file() else base_folder)
+        tok = AutoTokenizer.from_pretrained(
+            source if (source / "tokenizer_config.json").is_file() else base_folder
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load model from {source}: {exc}") from exc
     if manifest and manifest.get("kind") != "full":

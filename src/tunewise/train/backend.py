@@ -42,7 +42,9 @@ class TrainingBackend(Protocol):
 
     def status(self, job_id: str) -> Job: ...
 
-    def events(self, job_id: str, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+    def events(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
 
     def cancel(self, job_id: str) -> Job: ...
 
@@ -57,7 +59,9 @@ def register_backend(name: str, factory: Callable[..., TrainingBackend]) -> None
 
 def get_backend(name: str = "local", **kwargs: Any) -> TrainingBackend:
     if name not in _BACKENDS:
-        raise ConfigError(f"unknown training backend '{name}'; available: {', '.join(sorted(_BACKENDS))}")
+        raise ConfigError(
+            f"unknown training backend '{name}'; available: {', '.join(sorted(_BACKENDS))}"
+        )
     return _BACKENDS[name](**kwargs)
 
 
@@ -71,9 +75,14 @@ class LocalBackend:
 
     def submit(self, request: TrainRequest) -> Job:
         cfg = request.config
-        out = request.out or Path("adapters") / f"{request.data.name}-{cfg.method}-{int(time.time())}"
+        out = (
+            request.out or Path("adapters") / f"{request.data.name}-{cfg.method}-{int(time.time())}"
+        )
         job = self.store.create(
-            method=cfg.method, base=cfg.base, data=str(request.data.resolve()), out=str(Path(out).resolve()),
+            method=cfg.method,
+            base=cfg.base,
+            data=str(request.data.resolve()),
+            out=str(Path(out).resolve()),
             config=cfg.model_dump(mode="json"),
         )
         return self._run(job.id, resume=False, progress=request.progress)
@@ -88,7 +97,9 @@ class LocalBackend:
     def status(self, job_id: str) -> Job:
         return self.store.get(job_id)
 
-    def events(self, job_id: str, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def events(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         return self.store.events(job_id, after=after, limit=limit)
 
     def cancel(self, job_id: str) -> Job:
@@ -98,7 +109,9 @@ class LocalBackend:
         from tunewise.train.run import run_job
 
         store = self.store
-        store.reopen(job_id, os.getpid()) if resume else store.set_status(job_id, "validating_files", pid=os.getpid())
+        store.reopen(job_id, os.getpid()) if resume else store.set_status(
+            job_id, "validating_files", pid=os.getpid()
+        )
         try:
             run_job(store, job_id, resume=resume, progress=progress)
         except JobError as exc:
@@ -112,7 +125,15 @@ class LocalBackend:
             _fail(store, job_id, exc)
             raise
         except KeyboardInterrupt:
-            store.set_status(job_id, "failed", error={"code": "interrupted", "message": "interrupted; resume with --resume", "param": None})
+            store.set_status(
+                job_id,
+                "failed",
+                error={
+                    "code": "interrupted",
+                    "message": "interrupted; resume with --resume",
+                    "param": None,
+                },
+            )
             raise
         return store.get(job_id)
 

@@ -19,7 +19,15 @@ class LoraConfig(_Section):
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the LoRA input."""
     target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        default_factory=lambda: [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ]
     )
     """Module names that get adapters."""
 

@@ -67,7 +67,9 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             try:
                 rows.append(json.loads(line))
             except ValueError as exc:
-                raise DataError(f"{path} line {n}: not valid JSON ({exc}); re-run tunewise data prepare") from exc
+                raise DataError(
+                    f"{path} line {n}: not valid JSON ({exc}); re-run tunewise data prepare"
+                ) from exc
     return rows
 
 
@@ -92,7 +94,9 @@ def _plain(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def assistant_spans(tok: Any, messages: list[dict[str, Any]], tools: Any = None) -> tuple[str, list[tuple[int, int, bool]]]:
+def assistant_spans(
+    tok: Any, messages: list[dict[str, Any]], tools: Any = None
+) -> tuple[str, list[tuple[int, int, bool]]]:
     """The rendered conversation and the character span (start, end, trained) of each assistant turn."""
     plain = _plain(messages)
     full = _render(tok, plain, tools, gen=False)
@@ -154,7 +158,9 @@ def fit_length(ex: Example, max_length: int, strategy: str, report: LengthReport
     return ex
 
 
-def prepare_sft(tok: Any, rows: list[dict[str, Any]], max_length: int, strategy: str) -> tuple[list[Example], LengthReport]:
+def prepare_sft(
+    tok: Any, rows: list[dict[str, Any]], max_length: int, strategy: str
+) -> tuple[list[Example], LengthReport]:
     """Tokenize rows, apply the length strategy; returns the examples and the counts."""
     report = LengthReport()
     out = []
@@ -207,7 +213,9 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
     }
 
 
-def iter_batches(examples: list[Example], batch_size: int, seed: int, pad_id: int) -> Iterator[dict[str, Any]]:
+def iter_batches(
+    examples: list[Example], batch_size: int, seed: int, pad_id: int
+) -> Iterator[dict[str, Any]]:
     """Collated length-grouped batches for one epoch (seeded by the epoch's seed)."""
     for b in length_grouped_batches([len(e.input_ids) for e in examples], batch_size, seed):
         yield collate([examples[i] for i in b], pad_id)

@@ -23,11 +23,15 @@ def preference_example(row: dict[str, Any], where: str) -> dict[str, Any]:
     chosen = row.get("preferred_output") or row.get("preferred_completion")
     rejected = row.get("non_preferred_output") or row.get("non_preferred_completion")
     if not prompt or not chosen or not rejected:
-        raise DataError(f"{where}: DPO rows need input.messages, preferred_output and non_preferred_output")
+        raise DataError(
+            f"{where}: DPO rows need input.messages, preferred_output and non_preferred_output"
+        )
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
-def run_dpo(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cfg: TrainConfig, resume: bool) -> dict[str, Any]:
+def run_dpo(
+    ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cfg: TrainConfig, resume: bool
+) -> dict[str, Any]:
     """Train a LoRA adapter with DPO; returns what run_sft returns (model, tokenizer, metrics...)."""
     if resume:
         raise JobError("resuming a DPO job is not supported yet; start a new run")
@@ -58,12 +62,19 @@ def run_dpo(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
     class Events(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             logs = logs or {}
-            point = {"step": state.global_step, "train_loss": logs.get("loss"), "valid_loss": logs.get("eval_loss")}
+            point = {
+                "step": state.global_step,
+                "train_loss": logs.get("loss"),
+                "valid_loss": logs.get("eval_loss"),
+            }
             if point["train_loss"] is None and point["valid_loss"] is None:
                 return
             history.append(point)
-            ctx.event(f"Step {state.global_step}/{state.max_steps}: {logs}", type="metrics",
-                      data={**point, "total_steps": state.max_steps})
+            ctx.event(
+                f"Step {state.global_step}/{state.max_steps}: {logs}",
+                type="metrics",
+                data={**point, "total_steps": state.max_steps},
+            )
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if ctx.store and ctx.job_id and ctx.store.cancel_requested(ctx.job_id):
@@ -73,17 +84,41 @@ def run_dpo(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
     cb = Events()
     with tempfile.TemporaryDirectory() as tmp:
         args = DPOConfig(
-            output_dir=tmp, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation,
-            num_train_epochs=epochs, max_steps=cfg.max_steps or -1, learning_rate=cfg.learning_rate,
-            warmup_steps=cfg.warmup_ratio, beta=cfg.dpo_beta, max_length=cfg.max_length, seed=cfg.seed,
-            bf16=dtype == "bfloat16", use_cpu=device == "cpu", save_strategy="no", report_to=[], logging_steps=1,
-            eval_strategy="epoch" if val else "no", disable_tqdm=not ctx.progress, gradient_checkpointing=False,
+            output_dir=tmp,
+            per_device_train_batch_size=cfg.batch_size,
+            gradient_accumulation_steps=cfg.gradient_accumulation,
+            num_train_epochs=epochs,
+            max_steps=cfg.max_steps or -1,
+            learning_rate=cfg.learning_rate,
+            warmup_steps=cfg.warmup_ratio,
+            beta=cfg.dpo_beta,
+            max_length=cfg.max_length,
+            seed=cfg.seed,
+            bf16=dtype == "bfloat16",
+            use_cpu=device == "cpu",
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1,
+            eval_strategy="epoch" if val else "no",
+            disable_tqdm=not ctx.progress,
+            gradient_checkpointing=False,
         )
-        peft_cfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                              target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
-        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train),
-                             eval_dataset=Dataset.from_list(val) if val else None, processing_class=tok,
-                             peft_config=peft_cfg, callbacks=[cb])
+        peft_cfg = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=list(cfg.lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train),
+            eval_dataset=Dataset.from_list(val) if val else None,
+            processing_class=tok,
+            peft_config=peft_cfg,
+            callbacks=[cb],
+        )
         t0 = time.perf_counter()
         trainer.train()
         elapsed = time.perf_counter() - t0
@@ -91,7 +126,21 @@ def run_dpo(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
         raise JobError("cancelled")
     valid = [p["valid_loss"] for p in history if p.get("valid_loss") is not None]
     tokens = int(trainer.state.num_input_tokens_seen or 0)
-    metrics = {"train_loss": trainer.state.log_history[-1].get("train_loss"), "valid_loss": min(valid) if valid else None,
-               "final_valid_loss": valid[-1] if valid else None, "steps": trainer.state.global_step, "epochs": epochs,
-               "train_time_s": round(elapsed, 2), "compute_dtype": dtype, "beta": cfg.dpo_beta}
-    return {"model": trainer.model, "tokenizer": tok, "metrics": metrics, "tokens": tokens, "history": history, "epochs": epochs}
+    metrics = {
+        "train_loss": trainer.state.log_history[-1].get("train_loss"),
+        "valid_loss": min(valid) if valid else None,
+        "final_valid_loss": valid[-1] if valid else None,
+        "steps": trainer.state.global_step,
+        "epochs": epochs,
+        "train_time_s": round(elapsed, 2),
+        "compute_dtype": dtype,
+        "beta": cfg.dpo_beta,
+    }
+    return {
+        "model": trainer.model,
+        "tokenizer": tok,
+        "metrics": metrics,
+        "tokens": tokens,
+        "history": history,
+        "epochs": epochs,
+    }

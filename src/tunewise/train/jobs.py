@@ -113,14 +113,34 @@ class JobStore:
             db.close()
 
     # jobs ------------------------------------------------------------------------------------
-    def create(self, *, method: str, base: str, data: str, out: str, config: dict[str, Any], backend: str = "local") -> Job:
+    def create(
+        self,
+        *,
+        method: str,
+        base: str,
+        data: str,
+        out: str,
+        config: dict[str, Any],
+        backend: str = "local",
+    ) -> Job:
         job_id = "ftjob-" + uuid.uuid4().hex[:20]
         now = _now()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO jobs (id, created_at, updated_at, status, backend, method, base, data, out, config)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (job_id, now, now, "validating_files", backend, method, base, data, out, json.dumps(config)),
+                (
+                    job_id,
+                    now,
+                    now,
+                    "validating_files",
+                    backend,
+                    method,
+                    base,
+                    data,
+                    out,
+                    json.dumps(config),
+                ),
             )
         self.event(job_id, f"Created fine-tuning job: {job_id}")
         return self.get(job_id)
@@ -138,13 +158,18 @@ class JobStore:
             if after:
                 anchor = db.execute("SELECT rowid FROM jobs WHERE id = ?", (after,)).fetchone()
                 rows = db.execute(
-                    "SELECT * FROM jobs WHERE rowid < ? ORDER BY rowid DESC LIMIT ?", (anchor[0] if anchor else 0, limit)
+                    "SELECT * FROM jobs WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
+                    (anchor[0] if anchor else 0, limit),
                 ).fetchall()
             else:
-                rows = db.execute("SELECT * FROM jobs ORDER BY rowid DESC LIMIT ?", (limit,)).fetchall()
+                rows = db.execute(
+                    "SELECT * FROM jobs ORDER BY rowid DESC LIMIT ?", (limit,)
+                ).fetchall()
         return [_job(r) for r in rows]
 
-    def set_status(self, job_id: str, status: str, *, error: dict[str, Any] | None = None, **fields: Any) -> None:
+    def set_status(
+        self, job_id: str, status: str, *, error: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(status)
         cols = {"status": status, "updated_at": _now(), **fields}
@@ -166,7 +191,10 @@ class JobStore:
             raise JobError(f"job {job_id} is already {job.status}; nothing to cancel")
         alive = job.pid is not None and _pid_alive(job.pid)
         with self._tx() as db:
-            db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (_now(), job_id))
+            db.execute(
+                "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                (_now(), job_id),
+            )
         if job.status != "running" or not alive:
             self.set_status(job_id, "cancelled")
             self.event(job_id, "Job cancelled")
@@ -188,20 +216,38 @@ class JobStore:
             )
 
     # events ----------------------------------------------------------------------------------
-    def event(self, job_id: str, message: str, *, level: str = "info", type: str = "message", data: dict[str, Any] | None = None) -> None:
+    def event(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        level: str = "info",
+        type: str = "message",
+        data: dict[str, Any] | None = None,
+    ) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO events (job_id, created_at, level, type, message, data) VALUES (?,?,?,?,?,?)",
-                (job_id, _now(), level, type, message, json.dumps(data) if data is not None else None),
+                (
+                    job_id,
+                    _now(),
+                    level,
+                    type,
+                    message,
+                    json.dumps(data) if data is not None else None,
+                ),
             )
 
-    def events(self, job_id: str, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def events(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Events oldest first, as fine_tuning.job.event objects; `after` is an event id."""
         self.get(job_id)
         start = int(after.rsplit("-", 1)[-1]) if after else 0
         with self._tx() as db:
             rows = db.execute(
-                "SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?", (job_id, start, limit)
+                "SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (job_id, start, limit),
             ).fetchall()
         return [
             {
@@ -217,7 +263,9 @@ class JobStore:
         ]
 
     # checkpoints -----------------------------------------------------------------------------
-    def add_checkpoint(self, job_id: str, step: int, path: str, metrics: dict[str, Any]) -> Checkpoint:
+    def add_checkpoint(
+        self, job_id: str, step: int, path: str, metrics: dict[str, Any]
+    ) -> Checkpoint:
         ck = Checkpoint("ftckpt-" + uuid.uuid4().hex[:20], job_id, _now(), step, path, metrics)
         with self._tx() as db:
             db.execute(
@@ -229,8 +277,20 @@ class JobStore:
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
         """Oldest first."""
         with self._tx() as db:
-            rows = db.execute("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step, created_at", (job_id,)).fetchall()
-        return [Checkpoint(r["id"], r["job_id"], r["created_at"], r["step"], r["path"], json.loads(r["metrics"] or "{}")) for r in rows]
+            rows = db.execute(
+                "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step, created_at", (job_id,)
+            ).fetchall()
+        return [
+            Checkpoint(
+                r["id"],
+                r["job_id"],
+                r["created_at"],
+                r["step"],
+                r["path"],
+                json.loads(r["metrics"] or "{}"),
+            )
+            for r in rows
+        ]
 
     def drop_checkpoint(self, ck_id: str) -> None:
         with self._tx() as db:

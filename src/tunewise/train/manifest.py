@@ -20,7 +20,10 @@ def dataset_identity(data_dir: str | Path) -> dict[str, Any]:
     """Path and sha256(manifest.json) of a dataset folder (None when it has no manifest)."""
     data_dir = Path(data_dir)
     m = data_dir / "manifest.json"
-    return {"path": str(data_dir.resolve()), "manifest_sha256": sha256_file(m) if m.is_file() else None}
+    return {
+        "path": str(data_dir.resolve()),
+        "manifest_sha256": sha256_file(m) if m.is_file() else None,
+    }
 
 
 def write_manifest(

@@ -23,6 +23,8 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
     out = Path(out)
     merged.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    merged_manifest = dict(manifest, kind="full", merged_from=str(Path(adapter).resolve()), merged_hash=model_hash(out))
+    merged_manifest = dict(
+        manifest, kind="full", merged_from=str(Path(adapter).resolve()), merged_hash=model_hash(out)
+    )
     atomic_write_json(out / "manifest.json", merged_manifest)
     return out

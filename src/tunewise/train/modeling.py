@@ -61,7 +61,9 @@ def load_trainable(folder: str | Path, cfg: TrainConfig, device: str, dtype: str
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"cannot load base model from {folder}: {exc}; check the folder or re-run resolve") from exc
+        raise ModelError(
+            f"cannot load base model from {folder}: {exc}; check the folder or re-run resolve"
+        ) from exc
     model.config.use_cache = False
     if cfg.method == "full":
         model.to(device)
@@ -98,9 +100,13 @@ def _qlora_kwargs(device: str) -> dict[str, Any]:
     import torch
 
     if not device.startswith("cuda") or not torch.cuda.is_available():
-        raise ModelError("method qlora needs a CUDA GPU (4-bit bitsandbytes kernels); use --method lora on CPU")
+        raise ModelError(
+            "method qlora needs a CUDA GPU (4-bit bitsandbytes kernels); use --method lora on CPU"
+        )
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelError("method qlora needs bitsandbytes: pip install bitsandbytes (or use --method lora)")
+        raise ModelError(
+            "method qlora needs bitsandbytes: pip install bitsandbytes (or use --method lora)"
+        )
     from transformers import BitsAndBytesConfig
 
     return {
@@ -134,11 +140,17 @@ def make_loss_module(model: Any) -> Any:
             hf = _hf_model(self.inner)
             target = labels[:, 1:]
             sel = target != -100
-            if getattr(hf.config, "final_logit_softcapping", None) or not hasattr(hf, "get_decoder"):
-                logits = self.inner(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+            if getattr(hf.config, "final_logit_softcapping", None) or not hasattr(
+                hf, "get_decoder"
+            ):
+                logits = self.inner(input_ids=input_ids, attention_mask=attention_mask).logits[
+                    :, :-1
+                ]
                 picked = logits[sel].float()
             else:
-                hidden = hf.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                hidden = hf.get_decoder()(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                )
                 h = hidden.last_hidden_state[:, :-1][sel]
                 picked = hf.get_output_embeddings()(h).float()
             loss = torch.nn.functional.cross_entropy(picked, target[sel], reduction="sum")
@@ -156,7 +168,9 @@ def load_trainable_state(model: Any, state: dict[str, Any]) -> None:
     params = dict(model.named_parameters())
     missing = [n for n in state if n not in params]
     if missing:
-        raise ModelError(f"checkpoint does not match the model ({len(missing)} unknown parameters, e.g. {missing[0]})")
+        raise ModelError(
+            f"checkpoint does not match the model ({len(missing)} unknown parameters, e.g. {missing[0]})"
+        )
     import torch
 
     with torch.no_grad():

@@ -18,7 +18,9 @@ def validate_files(data_dir: Path, method: str) -> int:
 
     train = data_dir / "train.jsonl"
     if not train.is_file():
-        raise DataError(f"{data_dir}: no train.jsonl; pass a dataset folder written by tunewise data prepare")
+        raise DataError(
+            f"{data_dir}: no train.jsonl; pass a dataset folder written by tunewise data prepare"
+        )
     rows = read_rows(train)
     if not rows:
         raise DataError(f"{train}: empty; nothing to train on")
@@ -26,8 +28,14 @@ def validate_files(data_dir: Path, method: str) -> int:
     for n, row in enumerate(rows, 1):
         is_dpo = "preferred_output" in row or "preferred_completion" in row
         if is_dpo != want_dpo:
-            need = "preference rows (input / preferred_output / non_preferred_output)" if want_dpo else "chat rows (messages)"
-            raise DataError(f"{train} line {n}: method {method} needs {need}; use --method {'lora' if is_dpo is False else 'dpo'}")
+            need = (
+                "preference rows (input / preferred_output / non_preferred_output)"
+                if want_dpo
+                else "chat rows (messages)"
+            )
+            raise DataError(
+                f"{train} line {n}: method {method} needs {need}; use --method {'lora' if is_dpo is False else 'dpo'}"
+            )
     return len(rows)
 
 
@@ -47,7 +55,9 @@ def run_job(store: JobStore, job_id: str, *, resume: bool, progress: bool) -> di
     return result
 
 
-def train_folder(ctx: RunContext, data_dir: Path, out: Path, cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
+def train_folder(
+    ctx: RunContext, data_dir: Path, out: Path, cfg: TrainConfig, *, resume: bool = False
+) -> dict[str, Any]:
     """Train `cfg.method` on a dataset folder and write the adapter (or model) folder `out`."""
     from tunewise.models import model_hash, model_id, resolve_base
 
@@ -57,11 +67,15 @@ def train_folder(ctx: RunContext, data_dir: Path, out: Path, cfg: TrainConfig, *
     if cfg.method == "dpo":
         from tunewise.train.dpo import run_dpo
 
-        res = run_dpo(ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume)
+        res = run_dpo(
+            ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume
+        )
     else:
         from tunewise.train.trainer import run_sft
 
-        res = run_sft(ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume)
+        res = run_sft(
+            ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume
+        )
     result = {"out": str(out), "metrics": res["metrics"], "tokens_trained": res["tokens"]}
     if not ctx.main:
         return result

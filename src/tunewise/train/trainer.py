@@ -55,19 +55,31 @@ class RunContext:
     def main(self) -> bool:
         return self.accelerator is None or self.accelerator.is_main_process
 
-    def event(self, message: str, level: str = "info", type: str = "message", data: dict[str, Any] | None = None) -> None:
+    def event(
+        self,
+        message: str,
+        level: str = "info",
+        type: str = "message",
+        data: dict[str, Any] | None = None,
+    ) -> None:
         if self.main and self.store and self.job_id:
             self.store.event(self.job_id, message, level=level, type=type, data=data)
 
 
-def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cfg: TrainConfig, resume: bool) -> dict[str, Any]:
+def run_sft(
+    ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cfg: TrainConfig, resume: bool
+) -> dict[str, Any]:
     """Train and write `out`; returns the result (metrics, counts, paths). Raises JobError if cancelled."""
     import torch
 
     from tunewise.train import modeling as M
 
     torch.set_num_threads(cfg.num_threads or M.default_threads())
-    device = str(ctx.accelerator.device) if ctx.accelerator else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        str(ctx.accelerator.device)
+        if ctx.accelerator
+        else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     dtype = M.pick_dtype(cfg, device)
     _seed_all(cfg.seed)
 
@@ -82,7 +94,9 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
     train_ex, train_rep = D.prepare_sft(tok, train_rows, cfg.max_length, cfg.excess_length)
     val_ex, val_rep = D.prepare_sft(tok, val_rows, cfg.max_length, cfg.excess_length)
     if not train_ex:
-        raise DataError(f"{data_dir / 'train.jsonl'}: no trainable rows after tokenization ({train_rep.as_dict()})")
+        raise DataError(
+            f"{data_dir / 'train.jsonl'}: no trainable rows after tokenization ({train_rep.as_dict()})"
+        )
     for name, rep in (("train", train_rep), ("validation", val_rep)):
         level = "warn" if rep.dropped or rep.truncated or rep.no_loss_tokens else "info"
         ctx.event(
@@ -105,11 +119,15 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _lr_factor(s, warmup, total_steps)
+    )
     loss_mod = M.make_loss_module(model)
     if ctx.accelerator:
         loss_mod, optimizer = ctx.accelerator.prepare(loss_mod, optimizer)
-    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+    autocast = torch.autocast(
+        device.split(":")[0], dtype=torch.bfloat16, enabled=dtype == "bfloat16"
+    )
 
     state = TrainState()
     ckpt_dir = out / "checkpoints"
@@ -119,7 +137,13 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
         f"training {cfg.method} on {len(train_ex)} rows ({train_rep.tokens} tokens), {epochs} epochs, "
         f"{total_steps} steps, {dtype} compute on {device} x{world}"
         + (f", resumed at step {state.step}" if resume else ""),
-        data={"epochs": epochs, "total_steps": total_steps, "dtype": dtype, "device": device, "world_size": world},
+        data={
+            "epochs": epochs,
+            "total_steps": total_steps,
+            "dtype": dtype,
+            "device": device,
+            "world_size": world,
+        },
     )
     tracker = _tracker(cfg, data_dir, ctx)
 
@@ -132,7 +156,9 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
             order = sorted(range(len(val_ex)), key=lambda i: len(val_ex[i].input_ids))
             for i in range(0, len(order), cfg.batch_size * 2):
                 b = D.collate([val_ex[j] for j in order[i : i + cfg.batch_size * 2]], pad_id)
-                s, n = loss_mod(*(b[k].to(device) for k in ("input_ids", "attention_mask", "labels")))
+                s, n = loss_mod(
+                    *(b[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+                )
                 total, count = total + float(s), count + int(n)
         model.train()
         return total / max(1, count)
@@ -141,21 +167,30 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
     stop_reason = None
     run_loss, run_n = 0.0, 0
     progress = _progress(ctx.progress and ctx.main)
-    task = progress.add_task("train", total=total_steps, completed=state.step, loss=float("nan"), tps=0.0)
+    task = progress.add_task(
+        "train", total=total_steps, completed=state.step, loss=float("nan"), tps=0.0
+    )
     t_start = time.perf_counter()
     t0_time = state.train_time_s
     with progress:
         while state.epoch < epochs and state.step < total_steps and stop_reason is None:
-            batches = D.length_grouped_batches([len(e.input_ids) for e in train_ex], cfg.batch_size, cfg.seed + state.epoch)
+            batches = D.length_grouped_batches(
+                [len(e.input_ids) for e in train_ex], cfg.batch_size, cfg.seed + state.epoch
+            )
             batches = batches[: micro_per_epoch * world][rank::world]
-            groups = [batches[i : i + cfg.gradient_accumulation] for i in range(0, len(batches), cfg.gradient_accumulation)]
+            groups = [
+                batches[i : i + cfg.gradient_accumulation]
+                for i in range(0, len(batches), cfg.gradient_accumulation)
+            ]
             for gi in range(state.batch_in_epoch, len(groups)):
                 micro = [D.collate([train_ex[j] for j in b], pad_id) for b in groups[gi]]
                 n_loss = sum(m["n_loss"] for m in micro)
                 step_loss = 0.0
                 for m in micro:
                     with autocast:
-                        s, _n = loss_mod(*(m[k].to(device) for k in ("input_ids", "attention_mask", "labels")))
+                        s, _n = loss_mod(
+                            *(m[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
+                        )
                     loss = s / n_loss
                     if ctx.accelerator:
                         ctx.accelerator.backward(loss)
@@ -175,26 +210,47 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
                 state.train_time_s = t0_time + time.perf_counter() - t_start
                 tps = state.tokens / max(state.train_time_s, 1e-9)
                 progress.update(task, completed=state.step, loss=step_loss / n_loss, tps=tps)
-                point: dict[str, Any] = {"step": state.step, "epoch": state.epoch, "train_loss": step_loss / n_loss, "tokens": state.tokens}
+                point: dict[str, Any] = {
+                    "step": state.step,
+                    "epoch": state.epoch,
+                    "train_loss": step_loss / n_loss,
+                    "tokens": state.tokens,
+                }
                 last_in_epoch = gi == len(groups) - 1
-                if (cfg.eval_interval and state.step % cfg.eval_interval == 0) or (last_in_epoch and not cfg.eval_interval):
+                if (cfg.eval_interval and state.step % cfg.eval_interval == 0) or (
+                    last_in_epoch and not cfg.eval_interval
+                ):
                     stop_reason = _after_eval(ctx, model, state, point, evaluate(), cfg)
                 state.history.append(point)
                 if point.get("valid_loss") is not None or state.step % 10 == 0 or state.step == 1:
                     ctx.event(
                         f"Step {state.step}/{total_steps}: training loss={point['train_loss']:.4f}"
-                        + (f", validation loss={point['valid_loss']:.4f}" if point.get("valid_loss") is not None else ""),
+                        + (
+                            f", validation loss={point['valid_loss']:.4f}"
+                            if point.get("valid_loss") is not None
+                            else ""
+                        ),
                         type="metrics",
-                        data={"step": state.step, "train_loss": point["train_loss"], "valid_loss": point.get("valid_loss"),
-                              "total_steps": total_steps, "tokens": state.tokens, "tokens_per_s": round(tps, 1)},
+                        data={
+                            "step": state.step,
+                            "train_loss": point["train_loss"],
+                            "valid_loss": point.get("valid_loss"),
+                            "total_steps": total_steps,
+                            "tokens": state.tokens,
+                            "tokens_per_s": round(tps, 1),
+                        },
                     )
                     if tracker:
                         tracker(point)
                 if last_in_epoch:
                     state.epoch += 1
                     state.batch_in_epoch = 0
-                if last_in_epoch or (cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0):
-                    _checkpoint(ctx, model, optimizer, scheduler, state, ckpt_dir, cfg.keep_checkpoints)
+                if last_in_epoch or (
+                    cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0
+                ):
+                    _checkpoint(
+                        ctx, model, optimizer, scheduler, state, ckpt_dir, cfg.keep_checkpoints
+                    )
                 if _cancelled(ctx):
                     stop_reason = "cancelled"
                 if stop_reason or state.step >= total_steps:
@@ -205,14 +261,21 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
         state.history[-1]["valid_loss"] = evaluate()  # final validation loss, always reported
         _after_eval(ctx, model, state, {}, state.history[-1]["valid_loss"], cfg)
     best = getattr(model, "_tunewise_best", None)
-    if best is not None and state.history and state.history[-1].get("valid_loss") != state.best_valid:
+    if (
+        best is not None
+        and state.history
+        and state.history[-1].get("valid_loss") != state.best_valid
+    ):
         M.load_trainable_state(model, best)
         ctx.event(f"restored the weights with the best validation loss ({state.best_valid:.4f})")
     metrics = {
         "train_loss": run_loss / max(1, run_n),
         "final_train_loss": state.history[-1]["train_loss"] if state.history else None,
         "valid_loss": state.best_valid,
-        "final_valid_loss": next((p["valid_loss"] for p in reversed(state.history) if p.get("valid_loss") is not None), None),
+        "final_valid_loss": next(
+            (p["valid_loss"] for p in reversed(state.history) if p.get("valid_loss") is not None),
+            None,
+        ),
         "steps": state.step,
         "total_steps": total_steps,
         "epochs": epochs,
@@ -225,8 +288,14 @@ def run_sft(ctx: RunContext, *, data_dir: Path, base_folder: Path, out: Path, cf
         "world_size": world,
         "length": {"train": train_rep.as_dict(), "validation": val_rep.as_dict()},
     }
-    return {"model": model, "tokenizer": tok, "metrics": metrics, "tokens": state.tokens, "history": state.history,
-            "epochs": epochs}
+    return {
+        "model": model,
+        "tokenizer": tok,
+        "metrics": metrics,
+        "tokens": state.tokens,
+        "history": state.history,
+        "epochs": epochs,
+    }
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -235,7 +304,14 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _after_eval(ctx: RunContext, model: Any, state: TrainState, point: dict[str, Any], valid: float | None, cfg: TrainConfig) -> str | None:
+def _after_eval(
+    ctx: RunContext,
+    model: Any,
+    state: TrainState,
+    point: dict[str, Any],
+    valid: float | None,
+    cfg: TrainConfig,
+) -> str | None:
     if valid is None:
         return None
     point["valid_loss"] = valid
@@ -280,10 +356,22 @@ def _rng_state() -> dict[str, Any]:
     import numpy as np
     import torch
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
 
 
-def _checkpoint(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any, state: TrainState, ckpt_dir: Path, keep: int) -> None:
+def _checkpoint(
+    ctx: RunContext,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    state: TrainState,
+    ckpt_dir: Path,
+    keep: int,
+) -> None:
     """Weights being trained, optimizer, scheduler, RNG and progress; keeps the last `keep`."""
     if not ctx.main:
         return
@@ -296,8 +384,14 @@ def _checkpoint(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any, sta
     tmp.mkdir(parents=True, exist_ok=True)
     best = getattr(model, "_tunewise_best", None)
     torch.save(
-        {"weights": trainable_state(model), "best": best, "optimizer": optimizer.state_dict(),
-         "scheduler": scheduler.state_dict(), "rng": _rng_state(), "state": asdict(state)},
+        {
+            "weights": trainable_state(model),
+            "best": best,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+            "state": asdict(state),
+        },
         tmp / CKPT_FILE,
     )
     if path.exists():
@@ -305,7 +399,16 @@ def _checkpoint(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any, sta
     os.replace(tmp, path)
     if ctx.store and ctx.job_id:
         last = state.history[-1] if state.history else {}
-        ctx.store.add_checkpoint(ctx.job_id, state.step, str(path), {"step": state.step, "train_loss": last.get("train_loss"), "valid_loss": last.get("valid_loss")})
+        ctx.store.add_checkpoint(
+            ctx.job_id,
+            state.step,
+            str(path),
+            {
+                "step": state.step,
+                "train_loss": last.get("train_loss"),
+                "valid_loss": last.get("valid_loss"),
+            },
+        )
         cks = ctx.store.checkpoints(ctx.job_id)
         for old in cks[: max(0, len(cks) - keep)]:
             shutil.rmtree(old.path, ignore_errors=True)
@@ -319,9 +422,15 @@ def _restore(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> Tra
 
     from tunewise.train.modeling import load_trainable_state
 
-    cks = [c for c in (ctx.store.checkpoints(ctx.job_id) if ctx.store and ctx.job_id else []) if (Path(c.path) / CKPT_FILE).is_file()]
+    cks = [
+        c
+        for c in (ctx.store.checkpoints(ctx.job_id) if ctx.store and ctx.job_id else [])
+        if (Path(c.path) / CKPT_FILE).is_file()
+    ]
     if not cks:
-        raise JobError(f"job {ctx.job_id} has no checkpoint to resume from; start a new run instead")
+        raise JobError(
+            f"job {ctx.job_id} has no checkpoint to resume from; start a new run instead"
+        )
     ck = torch.load(Path(cks[-1].path) / CKPT_FILE, weights_only=False)
     load_trainable_state(model, ck["weights"])
     if ck.get("best") is not None:
@@ -335,7 +444,14 @@ def _restore(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> Tra
 
 
 def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from tunewise.cli._console import err_console
 
@@ -366,7 +482,9 @@ def _tracker(cfg: TrainConfig, data_dir: Path, ctx: RunContext) -> Any:
         mlflow.set_experiment(project)
         mlflow.start_run(run_name=ctx.job_id)
         mlflow.log_params({k: str(v) for k, v in cfg.model_dump().items()})
-        return lambda p: mlflow.log_metrics({k: v for k, v in p.items() if isinstance(v, float)}, step=p["step"])
+        return lambda p: mlflow.log_metrics(
+            {k: v for k, v in p.items() if isinstance(v, float)}, step=p["step"]
+        )
     wandb = require("wandb", "train", "Weights & Biases tracking")
     run = wandb.init(project=project, name=ctx.job_id, config=cfg.model_dump())
     return lambda p: run.log({k: v for k, v in p.items() if isinstance(v, float)}, step=p["step"])
