@@ -55,17 +55,31 @@ def render() -> str:
         "",
     ]
     top = ProjectConfig.model_fields
-    scalars = [n for n, f in top.items() if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))]
+    scalars = [
+        n
+        for n, f in top.items()
+        if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))
+    ]
     lines += ["## top level", "", "| key | type | default | meaning |", "|---|---|---|---|"]
     for name in scalars:
         f = top[name]
-        lines.append(f"| `{name}` | `{f.annotation.__name__ if isinstance(f.annotation, type) else f.annotation}` | {_default(f)} | {(f.description or '').replace(chr(10), ' ')} |")
+        lines.append(
+            f"| `{name}` | `{f.annotation.__name__ if isinstance(f.annotation, type) else f.annotation}` | {_default(f)} | {(f.description or '').replace(chr(10), ' ')} |"
+        )
     for name, f in top.items():
         if name in scalars:
             continue
         assert isinstance(f.annotation, type)
         doc = (f.annotation.__doc__ or "").strip().splitlines()[0] if f.annotation.__doc__ else ""
-        lines += ["", f"## `{name}:`", "", doc, "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## `{name}:`",
+            "",
+            doc,
+            "",
+            "| key | type | default | meaning |",
+            "|---|---|---|---|",
+        ]
         lines += _rows(f.annotation, f"{name}.")
     return "\n".join(lines) + "\n"
 

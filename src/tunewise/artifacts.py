@@ -18,8 +18,12 @@ from typing import Any
 def canonical_json(obj: Any, *, indent: int | None = None) -> str:
     """JSON with sorted keys and no NaN: the same object always gives the same text."""
     if indent is None:
-        return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=indent, allow_nan=False) + "\n"
+        return json.dumps(
+            obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    return (
+        json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=indent, allow_nan=False) + "\n"
+    )
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

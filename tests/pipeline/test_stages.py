@@ -8,7 +8,9 @@ from tunewise.errors import DataError
 from tunewise.pipeline.stages import Stage, StageFailed, run_stages
 
 
-def _pipeline(calls: list[str], material: dict[str, object], fail_at: str | None = None) -> list[Stage]:
+def _pipeline(
+    calls: list[str], material: dict[str, object], fail_at: str | None = None
+) -> list[Stage]:
     def make(name: str):
         def fn(folder: Path, upstream: dict) -> dict:
             calls.append(name)

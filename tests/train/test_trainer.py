@@ -73,7 +73,7 @@ def test_resume_continues_from_checkpoint_step(tiny_model, tmp_path, monkeypatch
     backend = LocalBackend()
     with pytest.raises(KeyboardInterrupt):
         backend.submit(TrainRequest(dataset, cfg, tmp_path / "out", progress=False))
-    job = JobStore().list(limit=1)[0]
+    job = JobStore().list_jobs(limit=1)[0]
     assert job.status == "failed"
     assert [c.step for c in JobStore().checkpoints(job.id)] == [2, 4]
     monkeypatch.setattr(T, "_checkpoint", real)
@@ -110,7 +110,7 @@ def test_cancel_from_another_thread_leaves_status_cancelled(tiny_model, dataset,
     deadline = time.time() + 60
     job_id = None
     while time.time() < deadline:
-        jobs = store.list(limit=1)
+        jobs = store.list_jobs(limit=1)
         if (
             jobs
             and jobs[0].status == "running"

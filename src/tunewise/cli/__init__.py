@@ -84,13 +84,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """tunewise command line."""
 
 
 def _register_all() -> None:
-    from tunewise.cli import config_cmd, data_cmd, decide_cmd, eval_cmd, registry_cmd, run_cmd, train_cmd
+    from tunewise.cli import (
+        config_cmd,
+        data_cmd,
+        decide_cmd,
+        eval_cmd,
+        registry_cmd,
+        run_cmd,
+        train_cmd,
+    )
 
     for module in (config_cmd, decide_cmd, data_cmd, train_cmd, eval_cmd, registry_cmd, run_cmd):
         module.register(app)

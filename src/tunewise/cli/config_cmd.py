@@ -12,7 +12,9 @@ from tunewise.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
-    config_app = typer.Typer(help="Check a tunewise.yaml or export its JSON Schema.", no_args_is_help=True)
+    config_app = typer.Typer(
+        help="Check a tunewise.yaml or export its JSON Schema.", no_args_is_help=True
+    )
 
     @config_app.command("validate")
     def validate(file: Path = typer.Argument(..., help="The tunewise.yaml to check.")) -> None:
@@ -25,7 +27,11 @@ def register(app: typer.Typer) -> None:
         console.print(f"[green]✓[/] {file} is valid", markup=True)
 
     @config_app.command("schema")
-    def schema(out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
+    def schema(
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Write to this file instead of stdout."
+        ),
+    ) -> None:
         """Print the JSON Schema of tunewise.yaml (point your editor's YAML plugin at it)."""
         text = config_json_schema()
         if out:

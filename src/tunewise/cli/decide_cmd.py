@@ -16,33 +16,64 @@ def _questionnaire() -> DecideConfig:
     ask, confirm = typer.prompt, typer.confirm
     return DecideConfig(
         cites_live_documents=confirm("Must answers quote or cite live documents?", default=False),
-        facts_change=ask("How often do the facts or policy change (never/yearly/monthly/weekly/daily)?", default="yearly"),
-        behaviour_stable=confirm("Is the wanted behaviour (task, format, tone) stable?", default=True),
+        facts_change=ask(
+            "How often do the facts or policy change (never/yearly/monthly/weekly/daily)?",
+            default="yearly",
+        ),
+        behaviour_stable=confirm(
+            "Is the wanted behaviour (task, format, tone) stable?", default=True
+        ),
         labelled_examples=ask("How many labelled examples do you have?", default=0, type=int),
         output_schema=confirm("Must answers follow a strict output schema?", default=False),
-        distinct_tasks=ask("How many clearly different tasks must the endpoint serve?", default=1, type=int),
+        distinct_tasks=ask(
+            "How many clearly different tasks must the endpoint serve?", default=1, type=int
+        ),
         needs_actions=confirm("Do answers need actions on live systems (tools)?", default=False),
-        latency_budget_ms=ask("p95 latency budget in ms (0 for none)?", default=0, type=int) or None,
+        latency_budget_ms=ask("p95 latency budget in ms (0 for none)?", default=0, type=int)
+        or None,
         requests_per_day=ask("Requests per day?", default=0, type=int),
-        prompt_tokens_today=ask("Prompt tokens (instructions + examples) per request today?", default=0, type=int),
+        prompt_tokens_today=ask(
+            "Prompt tokens (instructions + examples) per request today?", default=0, type=int
+        ),
     )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("decide")
     def decide_cmd(
-        config: Path | None = typer.Option(None, "--config", "-c", help="Read the signals from this tunewise.yaml's `decide:` section."),
-        interactive: bool = typer.Option(False, "--interactive", "-i", help="Answer a short questionnaire."),
-        cites_live_documents: bool | None = typer.Option(None, "--cites-live-documents/--no-cites-live-documents", help="Answers must cite live documents."),
+        config: Path | None = typer.Option(
+            None,
+            "--config",
+            "-c",
+            help="Read the signals from this tunewise.yaml's `decide:` section.",
+        ),
+        interactive: bool = typer.Option(
+            False, "--interactive", "-i", help="Answer a short questionnaire."
+        ),
+        cites_live_documents: bool | None = typer.Option(
+            None,
+            "--cites-live-documents/--no-cites-live-documents",
+            help="Answers must cite live documents.",
+        ),
         facts_change: str | None = typer.Option(None, help="never|yearly|monthly|weekly|daily"),
-        behaviour_stable: bool | None = typer.Option(None, "--stable/--unstable", help="Is the wanted behaviour stable?"),
+        behaviour_stable: bool | None = typer.Option(
+            None, "--stable/--unstable", help="Is the wanted behaviour stable?"
+        ),
         labelled_examples: int | None = typer.Option(None, help="Labelled examples available."),
-        output_schema: bool | None = typer.Option(None, "--output-schema/--free-text", help="Strict output schema?"),
-        distinct_tasks: int | None = typer.Option(None, help="Distinct tasks served by one endpoint."),
-        needs_actions: bool | None = typer.Option(None, "--needs-actions/--text-only", help="Answers need tool calls?"),
+        output_schema: bool | None = typer.Option(
+            None, "--output-schema/--free-text", help="Strict output schema?"
+        ),
+        distinct_tasks: int | None = typer.Option(
+            None, help="Distinct tasks served by one endpoint."
+        ),
+        needs_actions: bool | None = typer.Option(
+            None, "--needs-actions/--text-only", help="Answers need tool calls?"
+        ),
         latency_budget_ms: int | None = typer.Option(None, help="p95 latency budget in ms."),
         requests_per_day: int | None = typer.Option(None, help="Expected requests per day."),
-        prompt_tokens_today: int | None = typer.Option(None, help="Prompt tokens sent per request today."),
+        prompt_tokens_today: int | None = typer.Option(
+            None, help="Prompt tokens sent per request today."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
         """Recommend prompt engineering, RAG, routing + tools or fine-tuning, with the reasons.
@@ -53,8 +84,14 @@ def register(app: typer.Typer) -> None:
         """
         from tunewise.config import load_config
 
-        signals = load_config(config).decide if config else (_questionnaire() if interactive else DecideConfig())
-        overrides = {k: v for k, v in locals().items() if k in DecideConfig.model_fields and v is not None}
+        signals = (
+            load_config(config).decide
+            if config
+            else (_questionnaire() if interactive else DecideConfig())
+        )
+        overrides = {
+            k: v for k, v in locals().items() if k in DecideConfig.model_fields and v is not None
+        }
         signals = DecideConfig.model_validate({**signals.model_dump(), **overrides})
         decision = decide(signals)
         if as_json:
@@ -66,7 +103,9 @@ def register(app: typer.Typer) -> None:
         table.add_column("why")
         for a in APPROACHES:
             mark = " ←" if a == decision.recommendation else ""
-            table.add_row(LABELS[a] + mark, str(decision.scores[a]), "\n".join(decision.reasons[a]) or "-")
+            table.add_row(
+                LABELS[a] + mark, str(decision.scores[a]), "\n".join(decision.reasons[a]) or "-"
+            )
         console.print(table)
         console.print(f"[bold]Recommendation:[/] {LABELS[decision.recommendation]}", markup=True)
         for w in decision.warnings:

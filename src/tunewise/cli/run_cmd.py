@@ -14,11 +14,23 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         config: Path = typer.Argument(..., help="The project's tunewise.yaml."),
-        run_id: str | None = typer.Option(None, "--run-id", help="Folder under run.runs_dir (default: the project name)."),
-        resume: bool = typer.Option(False, "--resume", help="Continue a run that stopped: finished stages are reused."),
-        train_anyway: bool = typer.Option(False, "--train-anyway", help="Train even when a prompt-only variant already reaches run.target_score."),
-        progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
-        data: list[Path] = typer.Option([], "--data", help="Training file(s) replacing data.inputs (repeatable)."),
+        run_id: str | None = typer.Option(
+            None, "--run-id", help="Folder under run.runs_dir (default: the project name)."
+        ),
+        resume: bool = typer.Option(
+            False, "--resume", help="Continue a run that stopped: finished stages are reused."
+        ),
+        train_anyway: bool = typer.Option(
+            False,
+            "--train-anyway",
+            help="Train even when a prompt-only variant already reaches run.target_score.",
+        ),
+        progress: bool = typer.Option(
+            True, "--progress/--no-progress", help="Progress bars on stderr."
+        ),
+        data: list[Path] = typer.Option(
+            [], "--data", help="Training file(s) replacing data.inputs (repeatable)."
+        ),
     ) -> None:
         """Run data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
 
@@ -40,11 +52,24 @@ def register(app: typer.Typer) -> None:
                 raise TunewiseError(f"--resume: no run at {folder}; start one without --resume")
 
         def on_event(rec: StageRecord) -> None:
-            label = {"ran": "[green]done[/]", "cached": "[dim]unchanged, reused[/]", "skipped": "[yellow]skipped[/]"}[rec.status]
+            label = {
+                "ran": "[green]done[/]",
+                "cached": "[dim]unchanged, reused[/]",
+                "skipped": "[yellow]skipped[/]",
+            }[rec.status]
             extra = f" ({rec.seconds:.1f} s)" if rec.status == "ran" else ""
             err_console.print(f"stage [bold]{rec.name}[/]: {label}{extra}", markup=True)
 
-        summary = run_pipeline(config, RunOptions(run_id=run_id, train_anyway=train_anyway, progress=progress, on_event=on_event, inputs=data or None))
+        summary = run_pipeline(
+            config,
+            RunOptions(
+                run_id=run_id,
+                train_anyway=train_anyway,
+                progress=progress,
+                on_event=on_event,
+                inputs=data or None,
+            ),
+        )
         table = Table(title=f"tunewise run: {summary.run_dir}")
         for col in ("stage", "status", "time", "result"):
             table.add_column(col)

@@ -155,7 +155,7 @@ def jobs_list(
 
     from tunewise.train.jobs import JobStore
 
-    jobs = JobStore().list(limit=limit)
+    jobs = JobStore().list_jobs(limit=limit)
     if as_json:
         console.print_json(json.dumps([j.to_json() for j in jobs]))
         return

@@ -84,32 +84,68 @@ def decide(s: DecideConfig) -> Decision:
         add("rag", 3, "answers must cite live documents: retrieve them at request time")
         add("fine_tune", -2, "a fine-tune cannot cite documents it never saw or that changed since")
     if s.facts_change in _FAST_CHANGE:
-        add("rag", 3, f"facts change {s.facts_change}: keep them in a retrievable store, not in weights")
-        add("fine_tune", -3, f"facts that change {s.facts_change} go stale in weights; flag them as RAG material")
+        add(
+            "rag",
+            3,
+            f"facts change {s.facts_change}: keep them in a retrievable store, not in weights",
+        )
+        add(
+            "fine_tune",
+            -3,
+            f"facts that change {s.facts_change} go stale in weights; flag them as RAG material",
+        )
     elif s.facts_change == "monthly":
         add("rag", 1, "facts change monthly: retrieval keeps them current without retraining")
     if s.needs_actions:
         add("routing", 3, "answers need actions on live systems: route to tools")
     if s.distinct_tasks >= 3:
-        add("routing", 2, f"{s.distinct_tasks} distinct tasks: route each to a focused prompt or model")
+        add(
+            "routing",
+            2,
+            f"{s.distinct_tasks} distinct tasks: route each to a focused prompt or model",
+        )
     if s.behaviour_stable:
         add("fine_tune", 1, "behaviour is stable, so examples can teach it once")
     else:
-        add("prompt", 2, "behaviour still changes: prompts are edited in minutes, fine-tunes in hours")
+        add(
+            "prompt",
+            2,
+            "behaviour still changes: prompts are edited in minutes, fine-tunes in hours",
+        )
         add("fine_tune", -2, "unstable behaviour means retraining on every change")
     if s.labelled_examples >= 500:
-        add("fine_tune", 3, f"{s.labelled_examples} labelled examples: plenty to fine-tune and hold out a golden set")
+        add(
+            "fine_tune",
+            3,
+            f"{s.labelled_examples} labelled examples: plenty to fine-tune and hold out a golden set",
+        )
     elif s.labelled_examples >= 100:
         add("fine_tune", 2, f"{s.labelled_examples} labelled examples: enough for a LoRA fine-tune")
     elif s.labelled_examples >= 10:
-        add("prompt", 1, f"only {s.labelled_examples} labelled examples: use them as few-shot examples first")
+        add(
+            "prompt",
+            1,
+            f"only {s.labelled_examples} labelled examples: use them as few-shot examples first",
+        )
     else:
-        add("fine_tune", -3, "fewer than 10 labelled examples: nothing to train on (OpenAI's minimum is 10)")
+        add(
+            "fine_tune",
+            -3,
+            "fewer than 10 labelled examples: nothing to train on (OpenAI's minimum is 10)",
+        )
     if s.output_schema:
-        add("fine_tune", 2, "a strict output schema is learned reliably by fine-tuning (small models especially)")
+        add(
+            "fine_tune",
+            2,
+            "a strict output schema is learned reliably by fine-tuning (small models especially)",
+        )
         add("prompt", 1, "structured-output modes can enforce a schema without training")
     if s.latency_budget_ms is not None and s.latency_budget_ms <= 500:
-        add("fine_tune", 2, f"p95 budget {s.latency_budget_ms} ms: a small fine-tuned model with a short prompt fits")
+        add(
+            "fine_tune",
+            2,
+            f"p95 budget {s.latency_budget_ms} ms: a small fine-tuned model with a short prompt fits",
+        )
         add("rag", -1, "retrieval adds a round trip to a tight latency budget")
     if s.requests_per_day >= 10_000 and s.prompt_tokens_today >= 500:
         add(
@@ -119,12 +155,18 @@ def decide(s: DecideConfig) -> Decision:
             "a fine-tune that drops the long prompt pays back (see `tunewise data cost`)",
         )
 
-    scores = {a: sum(w for w, _ in points[a]) for a in APPROACHES}
+    scores: dict[str, int] = {a: sum(w for w, _ in points[a]) for a in APPROACHES}
     best = max(APPROACHES, key=lambda a: (scores[a], -APPROACHES.index(a)))
-    reasons = {a: [f"{w:+d} {why}" for w, why in points[a]] for a in APPROACHES}
+    reasons: dict[str, list[str]] = {
+        a: [f"{w:+d} {why}" for w, why in points[a]] for a in APPROACHES
+    }
     warnings = []
     if s.facts_change in _FAST_CHANGE and best == "fine_tune":
-        warnings.append("facts change often: keep them out of the training data and serve them by retrieval")
+        warnings.append(
+            "facts change often: keep them out of the training data and serve them by retrieval"
+        )
     if s.labelled_examples < 50 and best == "fine_tune":
-        warnings.append("under 50 examples: expect a noisy result; compare against few-shot before shipping")
+        warnings.append(
+            "under 50 examples: expect a noisy result; compare against few-shot before shipping"
+        )
     return Decision(recommendation=best, scores=scores, reasons=reasons, warnings=warnings)

@@ -44,16 +44,24 @@ def _file_hashes(paths: list[Path]) -> dict[str, str]:
     out = {}
     for i, p in enumerate(paths):
         if not p.is_file():
-            raise ConfigError(f"{p}: input file not found (data.inputs / data.split.golden_file are relative to the config file)")
+            raise ConfigError(
+                f"{p}: input file not found (data.inputs / data.split.golden_file are relative to the config file)"
+            )
         out[f"{i}:{p.name}"] = sha256_file(p)
     return out
 
 
 def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
     """The pipeline's stages, each with what its cache key depends on."""
-    inputs = [Path(p).resolve() for p in opts.inputs] if opts.inputs else [cfg.resolve(p) for p in cfg.data.inputs]
+    inputs = (
+        [Path(p).resolve() for p in opts.inputs]
+        if opts.inputs
+        else [cfg.resolve(p) for p in cfg.data.inputs]
+    )
     if not inputs:
-        raise ConfigError("data.inputs: required; list the training files (JSONL or CSV) relative to the config")
+        raise ConfigError(
+            "data.inputs: required; list the training files (JSONL or CSV) relative to the config"
+        )
     golden_file = cfg.resolve(cfg.data.split.golden_file) if cfg.data.split.golden_file else None
     hashes = _file_hashes(inputs + ([golden_file] if golden_file else []))
 
@@ -65,8 +73,10 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         return {
             "dataset": str(res.out_dir.resolve()),
             "manifest_sha256": sha256_file(res.out_dir / "manifest.json"),
-            "counts": {**{k: counts.get(k) for k in ("read", "kept", "rejected", "train", "validation")},
-                       "golden": counts.get("golden") or counts.get("golden_from_file") or 0},
+            "counts": {
+                **{k: counts.get(k) for k in ("read", "kept", "rejected", "train", "validation")},
+                "golden": counts.get("golden") or counts.get("golden_from_file") or 0,
+            },
         }
 
     def decide_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +85,9 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
 
         signals = cfg.decide
         if signals.labelled_examples == 0:  # measured beats guessed
-            signals = signals.model_copy(update={"labelled_examples": up["data"]["counts"].get("kept") or 0})
+            signals = signals.model_copy(
+                update={"labelled_examples": up["data"]["counts"].get("kept") or 0}
+            )
         decision = decide(signals).to_json()
         atomic_write_json(folder / "decision.json", decision)
         return {"recommendation": decision["recommendation"], "warnings": decision["warnings"]}
@@ -93,7 +105,9 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             return cfg.resolve(cfg.eval.golden)
         path = Path(up["data"]["dataset"]) / "golden.jsonl"
         if not path.is_file():
-            raise ConfigError("no golden set: set data.split.golden > 0, data.split.golden_file or eval.golden")
+            raise ConfigError(
+                "no golden set: set data.split.golden > 0, data.split.golden_file or eval.golden"
+            )
         return path
 
     def baseline_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
@@ -111,18 +125,33 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             )
         scores = {}
         for name, variant in variants.items():
-            run = evaluate_variant(golden, variant, cfg.eval, out=folder / name, progress=opts.progress)
+            run = evaluate_variant(
+                golden, variant, cfg.eval, out=folder / name, progress=opts.progress
+            )
             scores[name] = run.means().get(cfg.eval.primary_metric, 0.0)
         best = max(scores, key=lambda k: scores[k])
-        return {"golden": str(golden), "primary_metric": cfg.eval.primary_metric, "scores": scores,
-                "best": best, "target": cfg.run.target_score}
+        return {
+            "golden": str(golden),
+            "primary_metric": cfg.eval.primary_metric,
+            "scores": scores,
+            "best": best,
+            "target": cfg.run.target_score,
+        }
 
     def train_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
         from tunewise.train.backend import TrainRequest, get_backend
 
         backend = get_backend("local")
-        job = backend.submit(TrainRequest(Path(up["data"]["dataset"]), cfg.train, folder / "adapter", progress=opts.progress))
-        return {"adapter": str((folder / "adapter").resolve()), "job_id": job.id, "status": job.status}
+        job = backend.submit(
+            TrainRequest(
+                Path(up["data"]["dataset"]), cfg.train, folder / "adapter", progress=opts.progress
+            )
+        )
+        return {
+            "adapter": str((folder / "adapter").resolve()),
+            "job_id": job.id,
+            "status": job.status,
+        }
 
     def compare_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
         from tunewise.evaluate.api import compare_variants
@@ -131,10 +160,22 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         golden = Path(up["baseline"]["golden"])
         base = Variant(model=cfg.train.base, name="base zero-shot")
         cand = Variant(model=cfg.train.base, adapter=up["train"]["adapter"], name="fine-tuned")
-        report = compare_variants(golden, base, cand, eval_cfg=cfg.eval, gate_cfg=cfg.gate, out=folder, progress=opts.progress)
+        report = compare_variants(
+            golden,
+            base,
+            cand,
+            eval_cfg=cfg.eval,
+            gate_cfg=cfg.gate,
+            out=folder,
+            progress=opts.progress,
+        )
         gate = report.get("gate", {})
-        return {"report": str((folder / "report.json").resolve()), "decision": gate.get("decision"),
-                "blocked_by": gate.get("blocked_by", []), "primary": _primary(report, cfg.eval.primary_metric)}
+        return {
+            "report": str((folder / "report.json").resolve()),
+            "decision": gate.get("decision"),
+            "blocked_by": gate.get("blocked_by", []),
+            "primary": _primary(report, cfg.eval.primary_metric),
+        }
 
     def register_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
         from tunewise.artifacts import atomic_write_json
@@ -145,35 +186,83 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
 
         # One registry name per trained artifact: the project plus the adapter's content hash.
         name = f"{cfg.project}-{adapter_hash(up['train']['adapter'])[:12]}"
-        model = reg.register_run(up["train"]["adapter"], report=up["compare"]["report"], feature=cfg.project, name=name)
-        out = {"model": model.name, "feature": cfg.project, "adapter": up["train"]["adapter"],
-               "gate": up["compare"]["decision"], "registry": reg.engine.url.render_as_string(hide_password=True)}
+        model = reg.register_run(
+            up["train"]["adapter"], report=up["compare"]["report"], feature=cfg.project, name=name
+        )
+        out = {
+            "model": model.name,
+            "feature": cfg.project,
+            "adapter": up["train"]["adapter"],
+            "gate": up["compare"]["decision"],
+            "registry": reg.engine.url.render_as_string(hide_password=True),
+        }
         atomic_write_json(folder / "registered.json", out)
-        hint = (f"tunewise registry promote {model.name} --feature {cfg.project} --alias production"
-                if up["compare"]["decision"] == "accept" else "the gate blocked it: promotion will be refused")
+        hint = (
+            f"tunewise registry promote {model.name} --feature {cfg.project} --alias production"
+            if up["compare"]["decision"] == "accept"
+            else "the gate blocked it: promotion will be refused"
+        )
         return {**out, "next": hint}
 
     data_key = {"data": cfg.data.model_dump(mode="json"), "files": hashes, "version": __version__}
-    eval_key = {"eval": cfg.eval.model_dump(mode="json"), "base": cfg.train.base, "few_shot": cfg.run.few_shot}
+    eval_key = {
+        "eval": cfg.eval.model_dump(mode="json"),
+        "base": cfg.train.base,
+        "few_shot": cfg.run.few_shot,
+    }
     stages = [
-        Stage("data", data_stage, key_material=data_key, fix_hint="run `tunewise data check` on the inputs and fix the rows it names"),
+        Stage(
+            "data",
+            data_stage,
+            key_material=data_key,
+            fix_hint="run `tunewise data check` on the inputs and fix the rows it names",
+        ),
         Stage("decide", decide_stage, ("data",), cfg.decide.model_dump(mode="json")),
         Stage("cost", cost_stage, ("data",)),
-        Stage("baseline", baseline_stage, ("data",), eval_key, fix_hint="check the eval: section and the golden set"),
-        Stage("train", train_stage, ("data",), cfg.train.model_dump(mode="json"),
-              fix_hint="see `tunewise jobs events` for the job; lower train.batch_size or train.max_length if memory ran out"),
-        Stage("compare", compare_stage, ("baseline", "train"), {"gate": cfg.gate.model_dump(mode="json"), **eval_key}),
+        Stage(
+            "baseline",
+            baseline_stage,
+            ("data",),
+            eval_key,
+            fix_hint="check the eval: section and the golden set",
+        ),
+        Stage(
+            "train",
+            train_stage,
+            ("data",),
+            cfg.train.model_dump(mode="json"),
+            fix_hint="see `tunewise jobs events` for the job; lower train.batch_size or train.max_length if memory ran out",
+        ),
+        Stage(
+            "compare",
+            compare_stage,
+            ("baseline", "train"),
+            {"gate": cfg.gate.model_dump(mode="json"), **eval_key},
+        ),
     ]
     if cfg.run.register_model:
-        stages.append(Stage("register", register_stage, ("compare", "train", "data"), {"feature": cfg.project},
-                            fix_hint="check registry.url / TUNEWISE_REGISTRY_URL"))
+        stages.append(
+            Stage(
+                "register",
+                register_stage,
+                ("compare", "train", "data"),
+                {"feature": cfg.project},
+                fix_hint="check registry.url / TUNEWISE_REGISTRY_URL",
+            )
+        )
     return stages
 
 
 def _primary(report: dict[str, Any], metric: str) -> dict[str, Any]:
     m = (report.get("metrics") or {}).get(metric) or {}
-    return {"metric": metric, "base": m.get("base"), "candidate": m.get("candidate"), "delta": m.get("delta"),
-            "ci": m.get("ci"), "mcnemar": m.get("mcnemar")}
+    return {
+        "metric": metric,
+        "base": m.get("base"),
+        "candidate": m.get("candidate"),
+        "delta": m.get("delta"),
+        "ci": m.get("ci"),
+        "mcnemar": m.get("mcnemar"),
+    }
 
 
 def run(config_path: str | Path, opts: RunOptions | None = None) -> RunSummary:
@@ -191,8 +280,10 @@ def run(config_path: str | Path, opts: RunOptions | None = None) -> RunSummary:
         best = rec.outputs["best"]
         score = rec.outputs["scores"][best]
         if score >= cfg.run.target_score:
-            return (f"prompt-only variant '{best}' already scores {score:.1%} on {cfg.eval.primary_metric} "
-                    f"(target {cfg.run.target_score:.0%}): fine-tuning is not needed (use --train-anyway to train)")
+            return (
+                f"prompt-only variant '{best}' already scores {score:.1%} on {cfg.eval.primary_metric} "
+                f"(target {cfg.run.target_score:.0%}): fine-tuning is not needed (use --train-anyway to train)"
+            )
         return None
 
     records = run_stages(run_dir, stages, on_event=opts.on_event, stop_after=stop_after)

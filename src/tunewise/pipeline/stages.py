@@ -68,12 +68,19 @@ def run_stages(
             if on_event:
                 on_event(rec)
             continue
-        key = sha256_json({"stage": stage.name, "material": stage.key_material,
-                           "upstream": {d: records[d].key for d in stage.depends_on}})
+        key = sha256_json(
+            {
+                "stage": stage.name,
+                "material": stage.key_material,
+                "upstream": {d: records[d].key for d in stage.depends_on},
+            }
+        )
         folder = run_dir / stage.name
         marker = folder / "stage.json"
-        rec = _cached(marker, stage.name, key)
-        if rec is None:
+        cached = _cached(marker, stage.name, key)
+        if cached is not None:
+            rec = cached
+        else:
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
@@ -88,7 +95,10 @@ def run_stages(
                     + "\nthen run again with --resume: finished stages are reused"
                 ) from exc
             rec = StageRecord(stage.name, key, "ran", time.perf_counter() - started, out)
-            atomic_write_json(marker, {"stage": stage.name, "key": key, "seconds": round(rec.seconds, 3), "outputs": out})
+            atomic_write_json(
+                marker,
+                {"stage": stage.name, "key": key, "seconds": round(rec.seconds, 3), "outputs": out},
+            )
         records[stage.name] = rec
         outputs[stage.name] = rec.outputs
         if on_event:
@@ -107,4 +117,6 @@ def _cached(marker: Path, name: str, key: str) -> StageRecord | None:
         return None
     if stored.get("key") != key:
         return None
-    return StageRecord(name, key, "cached", float(stored.get("seconds", 0.0)), stored.get("outputs", {}))
+    return StageRecord(
+        name, key, "cached", float(stored.get("seconds", 0.0)), stored.get("outputs", {})
+    )

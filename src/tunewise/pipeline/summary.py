@@ -12,7 +12,12 @@ from tunewise.config import ProjectConfig
 from tunewise.pipeline.stages import StageRecord
 
 _LINKS = {
-    "data": ["dataset/manifest.json", "dataset/rejects.jsonl", "dataset/train.jsonl", "dataset/golden.jsonl"],
+    "data": [
+        "dataset/manifest.json",
+        "dataset/rejects.jsonl",
+        "dataset/train.jsonl",
+        "dataset/golden.jsonl",
+    ],
     "decide": ["decision.json"],
     "cost": ["cost.json"],
     "baseline": ["zero-shot/eval.json", "few-shot/eval.json"],
@@ -47,29 +52,53 @@ def verdict_of(records: list[StageRecord]) -> tuple[str, dict[str, Any]]:
     return f"gate BLOCKED the fine-tuned model by {blocked or 'its rules'}{lift}", details
 
 
-def write_summary(run_dir: Path, cfg: ProjectConfig, records: list[StageRecord], verdict: str, details: dict[str, Any]) -> None:
+def write_summary(
+    run_dir: Path,
+    cfg: ProjectConfig,
+    records: list[StageRecord],
+    verdict: str,
+    details: dict[str, Any],
+) -> None:
     stages = [
-        {"name": r.name, "status": r.status, "seconds": round(r.seconds, 2), "key": r.key[:16], "note": r.note, "outputs": r.outputs}
+        {
+            "name": r.name,
+            "status": r.status,
+            "seconds": round(r.seconds, 2),
+            "key": r.key[:16],
+            "note": r.note,
+            "outputs": r.outputs,
+        }
         for r in records
     ]
-    atomic_write_json(run_dir / "summary.json", {"project": cfg.project, "verdict": verdict, "details": details,
-                                                 "stages": stages, "tunewise_version": __version__})
+    atomic_write_json(
+        run_dir / "summary.json",
+        {
+            "project": cfg.project,
+            "verdict": verdict,
+            "details": details,
+            "stages": stages,
+            "tunewise_version": __version__,
+        },
+    )
     rows = []
     for r in records:
         links = " ".join(
             f'<a href="{html.escape(r.name + "/" + rel)}">{html.escape(rel)}</a>'
-            for rel in _LINKS.get(r.name, []) if (run_dir / r.name / rel).exists()
+            for rel in _LINKS.get(r.name, [])
+            if (run_dir / r.name / rel).exists()
         )
         note = html.escape(r.note)
-        rows.append(f"<tr class='{r.status}'><td>{r.name}</td><td>{r.status}</td><td>{r.seconds:.1f} s</td>"
-                    f"<td>{links or '-'}</td><td>{note}</td></tr>")
+        rows.append(
+            f"<tr class='{r.status}'><td>{r.name}</td><td>{r.status}</td><td>{r.seconds:.1f} s</td>"
+            f"<td>{links or '-'}</td><td>{note}</td></tr>"
+        )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tunewise run: {html.escape(cfg.project)}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border-bottom:1px solid #ddd;padding:.4em;text-align:left}}.ran td:nth-child(2){{color:#0a7}}
 .cached td:nth-child(2){{color:#777}}.skipped td:nth-child(2){{color:#b80}}.verdict{{font-size:1.2em;padding:.8em;background:#f4f4f8}}</style>
 </head><body><h1>tunewise run: {html.escape(cfg.project)}</h1>
 <p class="verdict">{html.escape(verdict)}</p>
-<table><tr><th>stage</th><th>status</th><th>time</th><th>artifacts</th><th>note</th></tr>{''.join(rows)}</table>
+<table><tr><th>stage</th><th>status</th><th>time</th><th>artifacts</th><th>note</th></tr>{"".join(rows)}</table>
 <p>tunewise {__version__}. Stages marked <i>cached</i> were reused because their inputs and config did not change.</p>
 </body></html>
 """

@@ -43,14 +43,14 @@ def load_for_inference(
     torch_dtype = getattr(torch, dtype) if dtype else torch.float32
     source = Path(adapter) if manifest and manifest.get("kind") == "full" else base_folder
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
         tok = AutoTokenizer.from_pretrained(
             source if (source / "tokenizer_config.json").is_file() else base_folder
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load model from {source}: {exc}") from exc
-    if manifest and manifest.get("kind") != "full":
-        if not (Path(adapter) / "adapter_config.json").is_file():  # type: ignore[arg-type]
+    if adapter is not None and manifest and manifest.get("kind") != "full":
+        if not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelError(f"{adapter}: no adapter_config.json; not a PEFT adapter folder")
         from peft import PeftModel
 

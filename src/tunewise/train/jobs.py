@@ -152,7 +152,7 @@ class JobStore:
             raise JobError(f"no job '{job_id}' in {self.path}; run tunewise jobs list")
         return _job(row)
 
-    def list(self, limit: int = 20, after: str | None = None) -> list[Job]:
+    def list_jobs(self, limit: int = 20, after: str | None = None) -> list[Job]:
         """Newest first; `after` pages like OpenAI's SDK (jobs created before that job)."""
         with self._tx() as db:
             if after:

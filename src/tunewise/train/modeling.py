@@ -59,14 +59,14 @@ def load_trainable(folder: str | Path, cfg: TrainConfig, device: str, dtype: str
     if cfg.method == "qlora":
         kwargs.update(_qlora_kwargs(device))
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(
             f"cannot load base model from {folder}: {exc}; check the folder or re-run resolve"
         ) from exc
     model.config.use_cache = False
     if cfg.method == "full":
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
         model.train()
         return model
     from peft import LoraConfig, get_peft_model
@@ -89,7 +89,7 @@ def load_trainable(folder: str | Path, cfg: TrainConfig, device: str, dtype: str
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()  # adapters train in fp32 whatever the base precision
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     model.train()
     return model
 
