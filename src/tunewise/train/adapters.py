@@ -41,7 +41,11 @@ def load_for_inference(
     base_folder = resolve_base(str(base))
     manifest = check_base(adapter, base_folder) if adapter is not None else None
     torch_dtype = getattr(torch, dtype) if dtype else torch.float32
-    source = Path(adapter) if manifest and manifest.get("kind") == "full" else base_folder
+    source = (
+        Path(adapter)
+        if adapter is not None and manifest and manifest.get("kind") == "full"
+        else base_folder
+    )
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
         tok = AutoTokenizer.from_pretrained(
