@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 
@@ -109,9 +108,8 @@ def test_cross_duplicates_for_leakage() -> None:
     assert set(out) == {copied.id, close.id}
 
 
-def test_speed_20k_rows() -> None:
+def test_no_false_near_duplicates_at_20k_rows() -> None:
+    # Speed is measured in bench/data_prepare.py; here: distinct rows at scale stay distinct.
     rows = corpus(20_000, seed=3)
-    start = time.perf_counter()
     result = find_duplicates(rows, DedupConfig())
-    assert time.perf_counter() - start < 20  # about 2 s on one free core; generous for a shared box
     assert result.near == 0

@@ -111,6 +111,16 @@ _register_all()
 
 def main() -> None:
     """Entry point of the `tunewise` script."""
+    # Our own progress bars are on stderr; the libraries' per-file bars and deprecation notices
+    # are noise for a CLI user (TUNEWISE_DEBUG=1 keeps them).
+    if not debug_enabled():
+        import warnings
+
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - interactive

@@ -159,7 +159,11 @@ def jobs_list(
     if as_json:
         console.print_json(json.dumps([j.to_json() for j in jobs]))
         return
-    table = Table("id", "status", "method", "base", "created", "out")
+    table = Table()
+    table.add_column("id", no_wrap=True)  # users copy it into `jobs show` / `train --resume`
+    for col in ("status", "method", "base", "created"):
+        table.add_column(col)
+    table.add_column("out", overflow="fold")
     for j in jobs:
         table.add_row(
             j.id,
