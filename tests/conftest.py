@@ -12,7 +12,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-BANKING77 = Path(os.environ.get("TUNEWISE_BANKING77", REPO.parent / "shared" / "datasets" / "banking77"))
+BANKING77 = Path(
+    os.environ.get("TUNEWISE_BANKING77", REPO.parent / "shared" / "datasets" / "banking77")
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_configuration_reference_is_current() -> None:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "config_reference.py"), "--check"])
-    assert result.returncode == 0, "docs/configuration.md is stale: run python scripts/config_reference.py"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "config_reference.py"), "--check"]
+    )
+    assert result.returncode == 0, (
+        "docs/configuration.md is stale: run python scripts/config_reference.py"
+    )
 
 
 def test_examples_validate() -> None:

@@ -57,7 +57,9 @@ class QualityConfig(_Section):
     """Longest acceptable assistant answer, in characters."""
     refusal_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_MARKERS))
     """Phrases that mark a refusal in an assistant answer (case-insensitive)."""
-    hallucination_markers: list[str] = Field(default_factory=lambda: list(DEFAULT_HALLUCINATION_MARKERS))
+    hallucination_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HALLUCINATION_MARKERS)
+    )
     """Phrases that mark a hedged or invented answer (case-insensitive)."""
     output_regex: str | None = None
     """If set, every assistant answer must fully match this regular expression."""
@@ -98,7 +100,15 @@ class PIIConfig(_Section):
     engine: Literal["auto", "presidio", "regex"] = "auto"
     """auto uses Presidio when installed (finds names too) and the built-in regex engine otherwise."""
     entities: list[str] = Field(
-        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN", "PERSON"]
+        default_factory=lambda: [
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IP_ADDRESS",
+            "IBAN_CODE",
+            "US_SSN",
+            "PERSON",
+        ]
     )
     """Entity types to detect."""
     allow: list[str] = Field(default_factory=list)

@@ -55,7 +55,10 @@ class Row:
         """The trainable content (what the provider sees), without tunewise metadata."""
         if self.kind == "dpo":
             return {
-                "input": {"messages": self.messages, **({"tools": self.tools} if self.tools else {})},
+                "input": {
+                    "messages": self.messages,
+                    **({"tools": self.tools} if self.tools else {}),
+                },
                 "preferred_output": self.preferred_output,
                 "non_preferred_output": self.non_preferred_output,
             }
@@ -81,7 +84,10 @@ class Row:
         """Messages before the last assistant turn (for DPO: the input messages)."""
         if self.kind == "dpo":
             return self.messages
-        last = max((i for i, m in enumerate(self.messages) if m.get("role") == "assistant"), default=len(self.messages))
+        last = max(
+            (i for i, m in enumerate(self.messages) if m.get("role") == "assistant"),
+            default=len(self.messages),
+        )
         return self.messages[:last]
 
     def answer(self) -> str:
@@ -94,7 +100,9 @@ class Row:
 
     def text(self, roles: tuple[str, ...] = ("user", "assistant")) -> str:
         """Concatenated text of the given roles, in order (used for dedup and leakage checks)."""
-        msgs = list(self.messages) + (list(self.preferred_output or []) if self.kind == "dpo" else [])
+        msgs = list(self.messages) + (
+            list(self.preferred_output or []) if self.kind == "dpo" else []
+        )
         return "\n".join(text_of(m.get("content")) for m in msgs if m.get("role") in roles)
 
     def tag(self, name: str) -> str | None:
