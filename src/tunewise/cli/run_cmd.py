@@ -108,4 +108,6 @@ def register(app: typer.Typer) -> None:
             if p.get("candidate") is not None:
                 return f"{p['metric']} {p['base']:.1%} -> {p['candidate']:.1%}; gate {o.get('decision')}"
             return f"gate {o.get('decision')}"
+        if rec.name == "register":
+            return f"registered as {o.get('model')}"
         return ""

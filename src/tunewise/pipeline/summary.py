@@ -21,7 +21,7 @@ _LINKS = {
     "decide": ["decision.json"],
     "cost": ["cost.json"],
     "baseline": ["zero-shot/eval.json", "few-shot/eval.json"],
-    "train": ["adapter/manifest.json", "adapter/loss_curve.png", "adapter/loss_curve.json"],
+    "train": ["adapter/manifest.json", "adapter/loss.png", "adapter/curves.json"],
     "compare": ["report.html", "report.md", "report.json"],
     "register": ["registered.json"],
 }
@@ -50,6 +50,14 @@ def verdict_of(records: list[StageRecord]) -> tuple[str, dict[str, Any]]:
         return f"gate ACCEPTED the fine-tuned model{lift}", details
     blocked = ", ".join(cmp.outputs.get("blocked_by") or [])
     return f"gate BLOCKED the fine-tuned model by {blocked or 'its rules'}{lift}", details
+
+
+def _baseline_line(details: dict[str, Any]) -> str:
+    scores = details.get("baseline") or {}
+    if not scores:
+        return ""
+    text = ", ".join(f"{name} {score:.1%}" for name, score in scores.items())
+    return f"<p>Prompt-only baselines of the base model on the same golden set: {html.escape(text)}.</p>"
 
 
 def write_summary(
@@ -97,7 +105,7 @@ def write_summary(
 td,th{{border-bottom:1px solid #ddd;padding:.4em;text-align:left}}.ran td:nth-child(2){{color:#0a7}}
 .cached td:nth-child(2){{color:#777}}.skipped td:nth-child(2){{color:#b80}}.verdict{{font-size:1.2em;padding:.8em;background:#f4f4f8}}</style>
 </head><body><h1>tunewise run: {html.escape(cfg.project)}</h1>
-<p class="verdict">{html.escape(verdict)}</p>
+<p class="verdict">{html.escape(verdict)}</p>{_baseline_line(details)}
 <table><tr><th>stage</th><th>status</th><th>time</th><th>artifacts</th><th>note</th></tr>{"".join(rows)}</table>
 <p>tunewise {__version__}. Stages marked <i>cached</i> were reused because their inputs and config did not change.</p>
 </body></html>
