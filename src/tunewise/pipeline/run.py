@@ -207,6 +207,8 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
     data_key = {"data": cfg.data.model_dump(mode="json"), "files": hashes, "version": __version__}
     eval_key = {
         "eval": cfg.eval.model_dump(mode="json"),
+        # An external golden set edited in place must invalidate the evals that used it.
+        "golden": _file_hashes([cfg.resolve(cfg.eval.golden)]) if cfg.eval.golden else None,
         "base": cfg.train.base,
         "few_shot": cfg.run.few_shot,
     }
