@@ -71,6 +71,10 @@ class TrainConfig(_Section):
     """Matmul precision: auto uses bf16 (frozen bf16 base, fp32 adapters, bf16 autocast) where the
     hardware has native bf16 (CUDA, or a CPU with AMX/AVX512-BF16) and fp32 elsewhere, where
     emulated bf16 is several times slower."""
+    packing: bool = True
+    """Lay each batch out without padding and run the rows' common prefix (chat template, shared
+    system prompt) once; losses and gradients are those of unpacked rows. Turned off automatically for
+    attention kernels that take no custom masks."""
     num_threads: int | None = Field(None, gt=0)
     """CPU threads for torch; None: the cores this process may use."""
     dpo_beta: float = Field(0.1, gt=0)

@@ -6,8 +6,8 @@ characters between the two are assistant turn i (its content and end-of-turn mar
 character offsets fall in that span carry labels unless the turn has `weight: 0`; every other token
 is -100. This works for any template with the prefix property (checked per row, a DataError if not).
 
-Batches are grouped by length (sorted inside shuffled pools) so padding stays near zero without
-letting packed sequences attend to each other.
+Batches are grouped by length (sorted inside shuffled pools); `packing.pack` then lays each batch
+out without padding and with the rows' common prefix computed once.
 """
 
 from __future__ import annotations
@@ -191,7 +191,9 @@ def length_grouped_batches(
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
-    """Right-padded tensors; `n_tokens` counts real (non-pad) tokens, `n_loss` tokens with labels."""
+    """Right-padded tensors, one row each; `n_tokens` counts real (non-pad) tokens, `n_loss` tokens
+    with labels. `targets[:, t]` is the label position t predicts (`labels` shifted by one), the
+    layout `packing.pack` also produces."""
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -203,13 +205,17 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
         ids[i, :n] = torch.tensor(e.input_ids)
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
+    targets = torch.full_like(labels, IGNORE)
+    targets[:, :-1] = labels[:, 1:]
     return {
         "input_ids": ids,
         "labels": labels,
         "attention_mask": mask,
+        "targets": targets,
         "n_tokens": int(mask.sum()),
         "n_loss": int((labels != IGNORE).sum()),
-        "n_padded": ids.numel(),
+        "n_positions": ids.numel(),
+        "n_shared": 0,
     }
 
 

@@ -3,6 +3,7 @@
 Speed notes (measured in bench/train_throughput.py):
 - The loss is computed from hidden states at labelled positions only: the 49k-vocabulary head and
   its softmax dominate a small model's step when run on every prompt token, and carry no loss there.
+- Batches are packed (`packing.pack`): no padding, and the rows' common prefix runs once.
 - bf16 pays only where the hardware does bf16 natively (CUDA, CPUs with AMX or AVX512-BF16): there
   the frozen base is stored in bf16 and the fp32 adapters run under bf16 autocast. Elsewhere bf16 is
   emulated and several times slower than fp32, so `compute_dtype: auto` picks fp32.
@@ -126,8 +127,11 @@ def _hf_model(model: Any) -> Any:
 def make_loss_module(model: Any) -> Any:
     """An nn.Module returning (sum of token losses, number of loss tokens) for a batch.
 
-    Runs the decoder, then the LM head only where labels are set. Models whose head does more than
-    a projection (logit soft-capping) fall back to the full forward.
+    Takes either layout of a batch: `data.collate`'s padded rows (2D mask) or `packing.pack`'s
+    packed chunks (4D block mask and per-row `position_ids`); `targets[:, t]` is the token position
+    t predicts. Runs the decoder, then the LM head only where targets are set: the 49k-vocabulary
+    head is a large share of a small model's step when run on every prompt token. Models whose head
+    does more than a projection (logit soft-capping) run the full forward.
     """
     import torch
 
@@ -136,27 +140,41 @@ def make_loss_module(model: Any) -> Any:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: Any, attention_mask: Any, labels: Any) -> tuple[Any, Any]:
+        def forward(
+            self, input_ids: Any, attention_mask: Any, targets: Any, position_ids: Any = None
+        ) -> tuple[Any, Any]:
             hf = _hf_model(self.inner)
-            target = labels[:, 1:]
-            sel = target != -100
+            sel = targets != -100
+            inputs = {
+                "input_ids": input_ids,
+                "attention_mask": attention_mask,
+                "position_ids": position_ids,
+                "use_cache": False,
+            }
             if getattr(hf.config, "final_logit_softcapping", None) or not hasattr(
                 hf, "get_decoder"
             ):
-                logits = self.inner(input_ids=input_ids, attention_mask=attention_mask).logits[
-                    :, :-1
-                ]
-                picked = logits[sel].float()
+                picked = self.inner(**inputs).logits[sel].float()
             else:
-                hidden = hf.get_decoder()(
-                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-                )
-                h = hidden.last_hidden_state[:, :-1][sel]
-                picked = hf.get_output_embeddings()(h).float()
-            loss = torch.nn.functional.cross_entropy(picked, target[sel], reduction="sum")
+                hidden = hf.get_decoder()(**inputs).last_hidden_state
+                picked = hf.get_output_embeddings()(hidden[sel]).float()
+            loss = torch.nn.functional.cross_entropy(picked, targets[sel], reduction="sum")
             return loss, sel.sum()
 
     return SelectedTokenLoss(model)
+
+
+def supports_packing(model: Any, max_length: int) -> bool:
+    """Whether packed batches (custom 4D attention masks) are exact for this model.
+
+    Needs SDPA or eager attention (flash-attention kernels take no custom masks) and no sliding
+    window shorter than a row could be (a 4D mask replaces the model's own window).
+    """
+    cfg = _hf_model(model).config
+    if getattr(cfg, "_attn_implementation", "sdpa") not in ("sdpa", "eager"):
+        return False
+    window = getattr(cfg, "sliding_window", None)
+    return not (window and window < max_length)
 
 
 def trainable_state(model: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from tunewise.errors import DataError, JobError
 from tunewise.train import data as D
 from tunewise.train.config import TrainConfig
 from tunewise.train.jobs import JobStore
+from tunewise.train.packing import pack
 
 CKPT_FILE = "state.pt"
 
@@ -35,7 +36,8 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0
     tokens: int = 0
-    padded_tokens: int = 0
+    positions: int = 0
+    shared_tokens: int = 0
     best_valid: float | None = None
     bad_evals: int = 0
     train_time_s: float = 0.0
@@ -123,6 +125,21 @@ def run_sft(
         optimizer, lambda s: _lr_factor(s, warmup, total_steps)
     )
     loss_mod = M.make_loss_module(model)
+    packing = cfg.packing and M.supports_packing(model, cfg.max_length)
+    if cfg.packing and not packing:
+        ctx.event("packing off: this model's attention takes no custom masks", level="warn")
+
+    def batch(examples: list[D.Example]) -> dict[str, Any]:
+        return pack(examples, pad_id) if packing else D.collate(examples, pad_id)
+
+    def loss_of(b: dict[str, Any]) -> tuple[Any, Any]:
+        return loss_mod(
+            b["input_ids"].to(device),
+            b["attention_mask"].to(device),
+            b["targets"].to(device),
+            b["position_ids"].to(device) if "position_ids" in b else None,
+        )
+
     if ctx.accelerator:
         loss_mod, optimizer = ctx.accelerator.prepare(loss_mod, optimizer)
     autocast = torch.autocast(
@@ -155,10 +172,7 @@ def run_sft(
         with torch.no_grad(), autocast:
             order = sorted(range(len(val_ex)), key=lambda i: len(val_ex[i].input_ids))
             for i in range(0, len(order), cfg.batch_size * 2):
-                b = D.collate([val_ex[j] for j in order[i : i + cfg.batch_size * 2]], pad_id)
-                s, n = loss_mod(
-                    *(b[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
-                )
+                s, n = loss_of(batch([val_ex[j] for j in order[i : i + cfg.batch_size * 2]]))
                 total, count = total + float(s), count + int(n)
         model.train()
         return total / max(1, count)
@@ -183,14 +197,12 @@ def run_sft(
                 for i in range(0, len(batches), cfg.gradient_accumulation)
             ]
             for gi in range(state.batch_in_epoch, len(groups)):
-                micro = [D.collate([train_ex[j] for j in b], pad_id) for b in groups[gi]]
+                micro = [batch([train_ex[j] for j in b]) for b in groups[gi]]
                 n_loss = sum(m["n_loss"] for m in micro)
                 step_loss = 0.0
                 for m in micro:
                     with autocast:
-                        s, _n = loss_mod(
-                            *(m[k].to(device) for k in ("input_ids", "attention_mask", "labels"))
-                        )
+                        s, _n = loss_of(m)
                     loss = s / n_loss
                     if ctx.accelerator:
                         ctx.accelerator.backward(loss)
@@ -205,7 +217,8 @@ def run_sft(
                 state.step += 1
                 state.batch_in_epoch = gi + 1
                 state.tokens += sum(m["n_tokens"] for m in micro) * world
-                state.padded_tokens += sum(m["n_padded"] for m in micro) * world
+                state.positions += sum(m["n_positions"] for m in micro) * world
+                state.shared_tokens += sum(m["n_shared"] for m in micro) * world
                 run_loss, run_n = run_loss + step_loss, run_n + n_loss
                 state.train_time_s = t0_time + time.perf_counter() - t_start
                 tps = state.tokens / max(state.train_time_s, 1e-9)
@@ -283,7 +296,11 @@ def run_sft(
         "stopped_early": stop_reason == "early_stopping",
         "tokens_per_s": round(state.tokens / max(state.train_time_s, 1e-9), 1),
         "train_time_s": round(state.train_time_s, 2),
-        "padding_fraction": round(1 - state.tokens / max(1, state.padded_tokens), 4),
+        "padding_fraction": round(
+            1 - (state.tokens - state.shared_tokens) / max(1, state.positions), 4
+        ),
+        "shared_prefix_fraction": round(state.shared_tokens / max(1, state.tokens), 4),
+        "packing": packing,
         "compute_dtype": dtype,
         "world_size": world,
         "length": {"train": train_rep.as_dict(), "validation": val_rep.as_dict()},
@@ -440,7 +457,8 @@ def _restore(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> Tra
     random.setstate(ck["rng"]["python"])
     np.random.set_state(ck["rng"]["numpy"])
     torch.set_rng_state(ck["rng"]["torch"])
-    return TrainState(**ck["state"])
+    known = TrainState.__dataclass_fields__
+    return TrainState(**{k: v for k, v in ck["state"].items() if k in known})
 
 
 def _progress(enabled: bool) -> Any:
