@@ -8,8 +8,9 @@ batch 8, 1 epoch, same learning rate, loss on the answer tokens only:
   trl_fp32     TRL SFTTrainer with its defaults (prompt/completion rows, so completion-only loss;
                gradient checkpointing on, as TRL defaults), bf16=False
   trl_bf16     the same with bf16=True (TRL's own default)
-  tunewise     tunewise.train (compute_dtype auto, length-grouped batches, loss head on labelled
-               positions only)
+  tunewise     tunewise.train (compute_dtype auto, random batches packed without padding and with
+               the rows' common prefix run once, loss head on labelled positions only)
+  tunewise_unpacked  the same with packing off (length-grouped padded rows): what packing buys
 
 "Trained tokens" = every real (non-padding) token of every training row processed, prompt included,
 the same count for all variants; tokens/s = trained tokens / wall time of the training loop alone
@@ -17,8 +18,12 @@ the same count for all variants; tokens/s = trained tokens / wall time of the tr
 peak RSS (ru_maxrss) is its own. Validation loss = mean cross-entropy over the answer tokens of the
 held-out rows, computed by the same function for every variant after training.
 
-    python bench/train_throughput.py            # 200 train rows, 50 validation rows
-    python bench/train_throughput.py --quick    # 40 rows, smoke run
+    python bench/train_throughput.py              # 200 train rows, 50 validation rows
+    python bench/train_throughput.py --repeat 3   # 3 rounds, order rotated, median tokens/s
+    python bench/train_throughput.py --quick      # 40 rows, smoke run
+
+Shared machines drift by tens of percent between minutes; --repeat interleaves the variants so the
+ratios hold. Keep other work off the machine while it runs.
 
 Writes bench/results/train_throughput.json (--quick: train_throughput_quick.json). Skips cleanly when the Banking77 CSV is absent.
 """
@@ -30,6 +35,7 @@ import csv
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +50,8 @@ CSV = (
 RESULTS = REPO / "bench" / "results" / "train_throughput.json"
 SYSTEM = 'Classify the banking customer query. Reply with JSON {"intent": <label>}.'
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-VARIANTS = ["plain_fp32", "tunewise", "trl_fp32", "trl_bf16"]
+BASELINES = ("plain_fp32", "trl_fp32", "trl_bf16")
+VARIANTS = ["plain_fp32", "tunewise", "tunewise_unpacked", "trl_fp32", "trl_bf16"]
 
 
 def make_rows(n_train: int, n_val: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -102,7 +109,7 @@ def run_variant(name: str, train: list[dict], val: list[dict], lr: float, thread
     elif name.startswith("trl"):
         res = _trl(base, train, lr, bf16=name.endswith("bf16"))
     else:
-        res = _tunewise(base, train, val, lr, threads)
+        res = _tunewise(base, train, val, lr, threads, packing=name == "tunewise")
     model, tok = res.pop("model"), res.pop("tokenizer")
     res["valid_loss"] = round(valid_loss(model, tok, val), 4)
     import resource
@@ -198,7 +205,9 @@ def _trl(base: Path, train: list[dict], lr: float, bf16: bool) -> dict:
     }
 
 
-def _tunewise(base: Path, train: list[dict], val: list[dict], lr: float, threads: int) -> dict:
+def _tunewise(
+    base: Path, train: list[dict], val: list[dict], lr: float, threads: int, packing: bool
+) -> dict:
     from tunewise.train.config import TrainConfig
     from tunewise.train.trainer import RunContext, run_sft
 
@@ -212,6 +221,7 @@ def _tunewise(base: Path, train: list[dict], val: list[dict], lr: float, threads
             batch_size=8,
             warmup_ratio=0.0,
             num_threads=threads,
+            packing=packing,
             lora={"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": TARGETS},
         )
         res = run_sft(
@@ -230,6 +240,8 @@ def _tunewise(base: Path, train: list[dict], val: list[dict], lr: float, threads
         "train_s": m["train_time_s"],
         "steps": m["steps"],
         "padding_fraction": m["padding_fraction"],
+        "shared_prefix_fraction": m["shared_prefix_fraction"],
+        "packing": m["packing"],
         "compute_dtype": m["compute_dtype"],
     }
 
@@ -240,6 +252,12 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of all variants, order rotated each round; the median tokens/s is reported",
+    )
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--rows-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -266,43 +284,28 @@ def main() -> None:
         "lr": args.lr,
         "threads": args.threads,
         "quick": args.quick,
+        "repeat": args.repeat,
         "variants": {},
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"train": train, "val": val}, fh)
-    for name in args.variants.split(","):
-        load_before = os.getloadavg()[0]
-        proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--variant",
-                name,
-                "--rows-file",
-                fh.name,
-                "--lr",
-                str(args.lr),
-                "--threads",
-                str(args.threads),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            results["variants"][name] = {"error": proc.stderr[-2000:]}
-            print(f"{name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
-            continue
-        r = json.loads(line[7:])
-        r["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-        results["variants"][name] = r
-        _save(results)
-        print(
-            f"{name:11s} {r['tokens_per_s']:8.1f} tok/s  valid_loss {r['valid_loss']:.4f}  peak {r['peak_rss_mb']:.0f} MB  "
-            f"load {r['load_avg_1m']}",
-            flush=True,
-        )
+    names = args.variants.split(",")
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for rnd in range(args.repeat):
+        order = names[rnd % len(names) :] + names[: rnd % len(names)]  # rotate: drift hits all
+        for name in order:
+            r = _run_child(name, fh.name, args)
+            runs[name].append(r)
+            results["variants"][name] = _combine(runs[name])
+            _save(results)
+            if "error" in r:
+                print(f"{name}: FAILED\n{r['error']}", file=sys.stderr)
+                continue
+            print(
+                f"round {rnd + 1} {name:11s} {r['tokens_per_s']:8.1f} tok/s  valid_loss {r['valid_loss']:.4f}  "
+                f"peak {r['peak_rss_mb']:.0f} MB  load {r['load_avg_1m']}",
+                flush=True,
+            )
     os.unlink(fh.name)
     _summarize(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -310,13 +313,49 @@ def main() -> None:
     print(f"wrote {RESULTS}")
 
 
+def _run_child(name: str, rows_file: str, args: argparse.Namespace) -> dict:
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--variant",
+            name,
+            "--rows-file",
+            rows_file,
+            "--lr",
+            str(args.lr),
+            "--threads",
+            str(args.threads),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        return {"error": proc.stderr[-2000:]}
+    r = json.loads(line[7:])
+    r["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return r
+
+
+def _combine(runs: list[dict]) -> dict:
+    """One variant over its rounds: the median tokens/s, every round's figure kept."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    out = dict(ok[-1])
+    out["tokens_per_s"] = round(statistics.median(r["tokens_per_s"] for r in ok), 1)
+    out["tokens_per_s_runs"] = [r["tokens_per_s"] for r in ok]
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+    out["load_avg_1m"] = [r["load_avg_1m"] for r in ok]
+    return out
+
+
 def _summarize(results: dict) -> None:
     v = results["variants"]
-    baselines = [
-        v[k]["tokens_per_s"]
-        for k in ("plain_fp32", "trl_fp32", "trl_bf16")
-        if "tokens_per_s" in v.get(k, {})
-    ]
+    baselines = [v[k]["tokens_per_s"] for k in BASELINES if "tokens_per_s" in v.get(k, {})]
     if "tokens_per_s" in v.get("tunewise", {}) and baselines:
         results["speedup_vs_faster_baseline"] = round(
             v["tunewise"]["tokens_per_s"] / max(baselines), 2

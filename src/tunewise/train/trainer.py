@@ -1,7 +1,7 @@
 """The local SFT loop (LoRA, QLoRA, full): setup, train with checkpoints and evals, write the adapter.
 
 Reads top to bottom as one story: `run_sft` loads data and model, restores a checkpoint if resuming,
-runs epochs of length-grouped batches (loss on assistant tokens only), evaluates, checkpoints,
+runs epochs of packed batches (loss on assistant tokens only), evaluates, checkpoints,
 polls for cancellation, then writes the adapter folder, curves and manifest.
 
 Data-parallel: under `accelerate launch` (WORLD_SIZE > 1) each process trains on its share of the
@@ -188,8 +188,13 @@ def run_sft(
     t0_time = state.train_time_s
     with progress:
         while state.epoch < epochs and state.step < total_steps and stop_reason is None:
-            batches = D.length_grouped_batches(
-                [len(e.input_ids) for e in train_ex], cfg.batch_size, cfg.seed + state.epoch
+            seed = cfg.seed + state.epoch
+            batches = (
+                D.shuffled_batches(len(train_ex), cfg.batch_size, seed)
+                if packing
+                else D.length_grouped_batches(
+                    [len(e.input_ids) for e in train_ex], cfg.batch_size, seed
+                )
             )
             batches = batches[: micro_per_epoch * world][rank::world]
             groups = [
