@@ -48,3 +48,67 @@ def test_sft_method_refuses_preference_rows(tiny_model, tmp_path):
         LocalBackend().submit(
             TrainRequest(ds, TrainConfig(base=str(tiny_model)), tmp_path / "out", progress=False)
         )
+
+
+def test_dpo_resume_continues_from_the_last_checkpoint(tiny_model, tmp_path, monkeypatch):
+    from tunewise.train.jobs import JobStore
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    rows = [
+        {
+            "id": f"p{i}",
+            "input": {"messages": [{"role": "user", "content": f"Say yes {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "yes"}],
+            "non_preferred_output": [{"role": "assistant", "content": "no way"}],
+        }
+        for i in range(8)
+    ]
+    (ds / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TrainConfig(
+        base=str(tiny_model),
+        method="dpo",
+        max_steps=4,
+        batch_size=2,
+        checkpoint_steps=1,
+        keep_checkpoints=2,
+        lora={"r": 4, "alpha": 8},
+    )
+    real = JobStore.add_checkpoint
+    calls = {"n": 0}
+
+    def crash_after_second_checkpoint(self, *a, **k):
+        ck = real(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process dies right after a checkpoint
+        return ck
+
+    monkeypatch.setattr(JobStore, "add_checkpoint", crash_after_second_checkpoint)
+    backend = LocalBackend()
+    with pytest.raises(KeyboardInterrupt):
+        backend.submit(TrainRequest(ds, cfg, tmp_path / "out", progress=False))
+    job = JobStore().list_jobs(limit=1)[0]
+    assert job.status == "failed"
+    assert [c.step for c in JobStore().checkpoints(job.id)] == [1, 2]
+    monkeypatch.setattr(JobStore, "add_checkpoint", real)
+
+    done = backend.resume(job.id, progress=False)
+    assert done.status == "succeeded", done.error
+    assert done.result["metrics"]["steps"] == 4
+    curve = json.loads((tmp_path / "out" / "curves.json").read_text())["points"]
+    assert [p["step"] for p in curve] == [1, 2, 3, 4]  # the steps before the crash are kept
+    assert [c.step for c in JobStore().checkpoints(job.id)] == [3, 4]  # keep_checkpoints=2
+    events = [e["message"] for e in backend.events(job.id, limit=1000)]
+    saved = [m.split(":")[0] for m in events if m.startswith("checkpoint at step")]
+    # step 1 before the crash (which hit before step 2's event), 3 and 4 after: nothing retrained
+    assert sorted(saved) == ["checkpoint at step 1", "checkpoint at step 3", "checkpoint at step 4"]
+
+
+def test_dpo_resume_without_checkpoint_is_a_clear_error(tiny_model, tmp_path):
+    from tunewise.errors import JobError
+    from tunewise.train.dpo import _last_checkpoint
+    from tunewise.train.trainer import RunContext
+
+    with pytest.raises(JobError, match="no checkpoint to resume from"):
+        _last_checkpoint(RunContext("ftjob-x", None), tmp_path / "none")
