@@ -100,3 +100,12 @@ def test_packed_batch_gives_the_losses_and_gradients_of_unpacked_rows(tiny_model
     assert s == pytest.approx(s_ref, rel=1e-5)
     for k in g_ref:
         assert torch.allclose(g[k], g_ref[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_chunks_are_balanced_so_the_batch_pads_little():
+    prefix = list(range(1, 11))
+    rows = [_ex(prefix + [100 + n] * n, 1) for n in (300, 250, 200, 150, 100, 50)]
+    out = pack(rows, pad_id=0, max_tokens=512)
+    assert out["input_ids"].shape == (3, 360)  # 10 + 1050 / 3 each: no padding at all
+    assert out["n_positions"] == out["n_tokens"] - out["n_shared"]
+    assert out["n_loss"] == 6

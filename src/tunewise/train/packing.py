@@ -15,13 +15,15 @@ sum over its rows), up to float rounding. The prefix stops at least one token be
 trained token of any row, so no loss is read from it.
 
 A chunk holds at most `max_tokens` positions (or the longest row, if longer): attention over a
-chunk costs its length squared, so a few hundred tokens keeps it small next to the matmuls.
+chunk costs its length squared, so a few hundred tokens keeps it small next to the matmuls. Rows are
+spread over as few chunks as fit, balanced so the chunks (and the batch tensor) pad little.
 `targets[c, t]` is the token that position t must predict (IGNORE where nothing is trained), so
 the loss is one cross-entropy over `hidden[targets != IGNORE]`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tunewise.train.data import IGNORE, Example
@@ -72,13 +74,7 @@ def pack(
 
     p = shared_prefix_length(examples) if share_prefix else 0
     budget = max(max_tokens, max(len(e.input_ids) for e in examples))
-    chunks: list[list[Example]] = []
-    for e in examples:
-        rest = len(e.input_ids) - p
-        if chunks and _chunk_len(chunks[-1], p) + rest <= budget:
-            chunks[-1].append(e)
-        else:
-            chunks.append([e])
+    chunks = _balanced_chunks(examples, p, budget)
     width = max(_chunk_len(c, p) for c in chunks)
     n = len(chunks)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -118,6 +114,26 @@ def pack(
         "n_positions": n * width,
         "n_shared": n_tokens - computed,
     }
+
+
+def _balanced_chunks(examples: list[Example], p: int, budget: int) -> list[list[Example]]:
+    """As few chunks as fit the budget, rows spread longest first onto the lightest chunk.
+
+    Balanced chunks pad little: the batch tensor is as wide as its longest chunk. A chunk's length
+    is p + the rows' remainders (a one-row chunk is just the row, the same number).
+    """
+    rests = [len(e.input_ids) - p for e in examples]
+    order = sorted(range(len(examples)), key=lambda i: (-rests[i], i))
+    n = max(1, math.ceil(sum(rests) / max(1, budget - p)))
+    while True:  # ends: with one row per chunk every chunk is a row, within the budget
+        loads, members = [p] * n, [[] for _ in range(n)]
+        for i in order:
+            c = min(range(n), key=loads.__getitem__)
+            loads[c] += rests[i]
+            members[c].append(i)
+        if max(loads) <= budget:
+            return [[examples[i] for i in sorted(m)] for m in members if m]
+        n += 1
 
 
 def _chunk_len(rows: list[Example], p: int) -> int:
