@@ -139,3 +139,26 @@ def test_early_stopping_after_patience_rising_evals():
     reasons = [T._after_eval(ctx, M(), state, {}, v, cfg) for v in (1.0, 0.8, 0.9, 0.85, 0.95)]
     assert reasons == [None, None, None, "early_stopping", "early_stopping"]
     assert state.best_valid == 0.8
+
+
+def test_a_job_whose_process_died_is_failed_with_how_to_resume(tmp_path):
+    import subprocess
+    import sys
+
+    from tunewise.errors import JobError
+
+    store = JobStore()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    job = store.create(method="lora", base="b", data="d", out=str(tmp_path), config={})
+    store.set_status(job.id, "running", pid=dead.pid)
+    seen = store.list_jobs()[0]
+    assert seen.status == "failed" and seen.error["code"] == "process_gone"
+    assert f"tunewise train --resume {job.id}" in seen.error["message"]
+    assert any("is gone" in e["message"] for e in store.events(job.id))
+
+    alive = store.create(method="lora", base="b", data="d", out=str(tmp_path), config={})
+    store.set_status(alive.id, "running", pid=__import__("os").getpid())
+    assert store.get(alive.id).status == "running"  # this process is alive
+    with pytest.raises(JobError, match="cancel it first"):
+        LocalBackend(store).resume(alive.id, progress=False)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from tunewise.errors import ConfigError, DataError, JobError, TunewiseError
 from tunewise.train.config import TrainConfig
-from tunewise.train.jobs import Job, JobStore
+from tunewise.train.jobs import TERMINAL, Job, JobStore
 
 
 @dataclass
@@ -92,6 +92,11 @@ class LocalBackend:
         job = self.store.get(job_id)
         if job.status == "succeeded":
             raise JobError(f"job {job_id} already succeeded; its output is in {job.out}")
+        if job.status not in TERMINAL and job.pid is not None:  # alive: the store fails the others
+            raise JobError(
+                f"job {job_id} is {job.status} in process {job.pid}; cancel it first "
+                f"(tunewise jobs cancel {job_id})"
+            )
         return self._run(job_id, resume=True, progress=progress)
 
     def status(self, job_id: str) -> Job:

@@ -150,7 +150,7 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobError(f"no job '{job_id}' in {self.path}; run tunewise jobs list")
-        return _job(row)
+        return self._reconcile(_job(row))
 
     def list_jobs(self, limit: int = 20, after: str | None = None) -> list[Job]:
         """Newest first; `after` pages like OpenAI's SDK (jobs created before that job)."""
@@ -165,7 +165,32 @@ class JobStore:
                 rows = db.execute(
                     "SELECT * FROM jobs ORDER BY rowid DESC LIMIT ?", (limit,)
                 ).fetchall()
-        return [_job(r) for r in rows]
+        return [self._reconcile(_job(r)) for r in rows]
+
+    def _reconcile(self, job: Job) -> Job:
+        """A job still marked active whose process is gone (killed, machine rebooted) is failed.
+
+        The error says how to continue; `--resume` reopens it. The pid is this machine's (the
+        store is a local SQLite file).
+        """
+        if job.status in TERMINAL or job.pid is None or _pid_alive(job.pid):
+            return job
+        error = {
+            "code": "process_gone",
+            "message": f"the training process (pid {job.pid}) is gone; continue with "
+            f"tunewise train --resume {job.id}",
+            "param": None,
+        }
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE jobs SET status='failed', error=?, finished_at=?, updated_at=? "
+                "WHERE id=? AND status=? AND pid=?",
+                (json.dumps(error), _now(), _now(), job.id, job.status, job.pid),
+            ).rowcount
+        if changed:
+            self.event(job.id, error["message"], level="error")
+        with self._tx() as db:
+            return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job.id,)).fetchone())
 
     def set_status(
         self, job_id: str, status: str, *, error: dict[str, Any] | None = None, **fields: Any
