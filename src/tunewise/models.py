@@ -54,6 +54,12 @@ def bundled_gguf(name: str = DEFAULT_BASE) -> Path:
     return path
 
 
+def is_local(name_or_path: str) -> bool:
+    """True for a bundled name or an existing folder: resolving it needs no network."""
+    name = _ALIASES.get(name_or_path, name_or_path)
+    return name in BUNDLED or Path(name_or_path).expanduser().is_dir()
+
+
 def resolve_base(name_or_path: str) -> Path:
     """Turn a base model reference into a local Hugging Face folder, converting GGUF once if needed.
 

@@ -124,3 +124,15 @@ def test_failed_stage_names_itself_and_the_fix(home: Path, tiny_model: Path) -> 
     code, output = _run(config)
     assert code != 0
     assert "stage 'data' failed" in output and "--resume" in output
+
+
+def test_a_local_base_changed_in_place_changes_the_eval_and_train_keys(tmp_path: Path) -> None:
+    from tunewise.models import make_tiny_model
+    from tunewise.pipeline.run import _base_identity
+
+    folder = make_tiny_model(tmp_path / "base", seed=0)
+    before = _base_identity(str(folder))
+    assert "@sha256:" in before and _base_identity(str(folder)) == before
+    make_tiny_model(folder, seed=1)  # same path, new weights
+    assert _base_identity(str(folder)) != before
+    assert _base_identity("some-org/some-model") == "some-org/some-model"  # hub ids: not resolved

@@ -209,7 +209,7 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         "eval": cfg.eval.model_dump(mode="json"),
         # An external golden set edited in place must invalidate the evals that used it.
         "golden": _file_hashes([cfg.resolve(cfg.eval.golden)]) if cfg.eval.golden else None,
-        "base": cfg.train.base,
+        "base": _base_identity(cfg.train.base),
         "few_shot": cfg.run.few_shot,
     }
     stages = [
@@ -232,7 +232,7 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             "train",
             train_stage,
             ("data",),
-            cfg.train.model_dump(mode="json"),
+            {**cfg.train.model_dump(mode="json"), "base_identity": eval_key["base"]},
             fix_hint="see `tunewise jobs events` for the job; lower train.batch_size or train.max_length if memory ran out",
         ),
         Stage(
@@ -253,6 +253,23 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             )
         )
     return stages
+
+
+def _base_identity(base: str) -> str:
+    """The base model's content hash when it is local (bundled or a folder), else its name.
+
+    Keys the eval and train stages, so a local base folder changed in place re-runs them. Hub ids
+    are not resolved here (that could download); the stage itself reports a missing model.
+    """
+    from tunewise.errors import TunewiseError
+    from tunewise.models import is_local, model_hash, resolve_base
+
+    if not is_local(base):
+        return base
+    try:
+        return f"{base}@sha256:{model_hash(resolve_base(base))}"
+    except TunewiseError:
+        return base
 
 
 def _primary(report: dict[str, Any], metric: str) -> dict[str, Any]:
