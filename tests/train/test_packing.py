@@ -109,3 +109,28 @@ def test_chunks_are_balanced_so_the_batch_pads_little():
     assert out["input_ids"].shape == (3, 360)  # 10 + 1050 / 3 each: no padding at all
     assert out["n_positions"] == out["n_tokens"] - out["n_shared"]
     assert out["n_loss"] == 6
+
+
+def test_packing_is_refused_for_kernels_without_masks_and_short_sliding_windows(tiny_model):
+    from tunewise.train import modeling as M
+
+    model = M.load_trainable(tiny_model, TrainConfig(lora={"r": 4, "alpha": 8}), "cpu", "float32")
+    assert M.supports_packing(model, 512)
+    cfg = model.get_base_model().config
+    cfg.sliding_window = 256
+    assert not M.supports_packing(model, 512) and M.supports_packing(model, 256)
+    cfg.sliding_window = None
+    cfg._attn_implementation = "flash_attention_2"
+    assert not M.supports_packing(model, 512)
+
+
+def test_training_with_packing_off_uses_padded_rows(tiny_model, dataset, tmp_path):
+    from tunewise.train.backend import LocalBackend, TrainRequest
+
+    cfg = TrainConfig(
+        base=str(tiny_model), epochs=1, batch_size=4, packing=False, lora={"r": 4, "alpha": 8}
+    )
+    job = LocalBackend().submit(TrainRequest(dataset, cfg, tmp_path / "out", progress=False))
+    assert job.status == "succeeded"
+    metrics = job.result["metrics"]
+    assert metrics["packing"] is False and metrics["shared_prefix_fraction"] == 0

@@ -125,9 +125,14 @@ def run_sft(
         optimizer, lambda s: _lr_factor(s, warmup, total_steps)
     )
     loss_mod = M.make_loss_module(model)
+    if ctx.accelerator:
+        loss_mod, optimizer = ctx.accelerator.prepare(loss_mod, optimizer)
     packing = cfg.packing and M.supports_packing(model, cfg.max_length)
     if cfg.packing and not packing:
-        ctx.event("packing off: this model's attention takes no custom masks", level="warn")
+        ctx.event(
+            "packing off: this model's attention kernel or sliding window rules out custom masks",
+            level="warn",
+        )
 
     def batch(examples: list[D.Example]) -> dict[str, Any]:
         return pack(examples, pad_id) if packing else D.collate(examples, pad_id)
@@ -140,8 +145,6 @@ def run_sft(
             b["position_ids"].to(device) if "position_ids" in b else None,
         )
 
-    if ctx.accelerator:
-        loss_mod, optimizer = ctx.accelerator.prepare(loss_mod, optimizer)
     autocast = torch.autocast(
         device.split(":")[0], dtype=torch.bfloat16, enabled=dtype == "bfloat16"
     )
