@@ -143,3 +143,12 @@ def test_cli_reports_bad_options(tmp_path):
         app, ["train", "--data", str(tmp_path), "--base", "x", "--method", "qlora", "--no-progress"]
     )
     assert res.exit_code != 0
+
+
+def test_packing_flag_overrides_the_config_file(tmp_path):
+    from tunewise.cli.train_cmd import build_config
+
+    (tmp_path / "tunewise.yaml").write_text("project: p\ntrain:\n  packing: false\n")
+    assert build_config(tmp_path / "tunewise.yaml", None, None, {"packing": None}).packing is False
+    assert build_config(tmp_path / "tunewise.yaml", None, None, {"packing": True}).packing is True
+    assert build_config(None, None, None, {"packing": False}).packing is False

@@ -35,6 +35,7 @@ _FLAG_FIELDS = {
     "keep_checkpoints": "keep_checkpoints",
     "dtype": "compute_dtype",
     "threads": "num_threads",
+    "packing": "packing",
 }
 
 
@@ -111,6 +112,11 @@ def train(
     keep_checkpoints: int = typer.Option(None, "--keep-checkpoints"),
     dtype: str = typer.Option(None, "--dtype", help="auto | float32 | bfloat16."),
     threads: int = typer.Option(None, "--threads"),
+    packing: bool = typer.Option(
+        None,
+        "--packing/--no-packing",
+        help="Pack rows without padding, shared prefix computed once (default: on).",
+    ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show the progress bar on stderr."
     ),
