@@ -12,8 +12,8 @@ from tunewise.train.config import TrainConfig
 pytest.importorskip("trl")
 
 
-def test_dpo_job_writes_a_peft_adapter(tiny_model, tmp_path):
-    ds = tmp_path / "ds"
+def _preference_dataset(ds):
+    """A dataset folder with 8 DPO rows (train.jsonl only)."""
     ds.mkdir()
     rows = [
         {
@@ -25,6 +25,11 @@ def test_dpo_job_writes_a_peft_adapter(tiny_model, tmp_path):
         for i in range(8)
     ]
     (ds / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ds
+
+
+def test_dpo_job_writes_a_peft_adapter(tiny_model, tmp_path):
+    ds = _preference_dataset(tmp_path / "ds")
     cfg = TrainConfig(
         base=str(tiny_model), method="dpo", max_steps=2, batch_size=4, lora={"r": 4, "alpha": 8}
     )
@@ -53,18 +58,7 @@ def test_sft_method_refuses_preference_rows(tiny_model, tmp_path):
 def test_dpo_resume_continues_from_the_last_checkpoint(tiny_model, tmp_path, monkeypatch):
     from tunewise.train.jobs import JobStore
 
-    ds = tmp_path / "ds"
-    ds.mkdir()
-    rows = [
-        {
-            "id": f"p{i}",
-            "input": {"messages": [{"role": "user", "content": f"Say yes {i}"}]},
-            "preferred_output": [{"role": "assistant", "content": "yes"}],
-            "non_preferred_output": [{"role": "assistant", "content": "no way"}],
-        }
-        for i in range(8)
-    ]
-    (ds / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = _preference_dataset(tmp_path / "ds")
     cfg = TrainConfig(
         base=str(tiny_model),
         method="dpo",

@@ -189,8 +189,7 @@ class JobStore:
             ).rowcount
         if changed:
             self.event(job.id, error["message"], level="error")
-        with self._tx() as db:
-            return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job.id,)).fetchone())
+        return self.get(job.id)
 
     def set_status(
         self, job_id: str, status: str, *, error: dict[str, Any] | None = None, **fields: Any

@@ -75,7 +75,8 @@ def pack(
     p = shared_prefix_length(examples) if share_prefix else 0
     budget = max(max_tokens, max(len(e.input_ids) for e in examples))
     chunks = _balanced_chunks(examples, p, budget)
-    width = max(_chunk_len(c, p) for c in chunks)
+    lengths = [_chunk_len(c, p) for c in chunks]
+    width = max(lengths)
     n = len(chunks)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     pos = torch.zeros((n, width), dtype=torch.long)
@@ -103,7 +104,6 @@ def pack(
     prefix_key = (seg == -1)[:, None, :]
     mask = (causal & (same | prefix_key))[:, None]
     n_tokens = sum(len(e.input_ids) for e in examples)
-    computed = sum(_chunk_len(c, p) for c in chunks)
     return {
         "input_ids": ids,
         "position_ids": pos,
@@ -112,7 +112,7 @@ def pack(
         "n_tokens": n_tokens,
         "n_loss": int((targets != IGNORE).sum()),
         "n_positions": n * width,
-        "n_shared": n_tokens - computed,
+        "n_shared": n_tokens - sum(lengths),
     }
 
 
