@@ -78,7 +78,9 @@ def run_dpo(
         def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ctx.store and ctx.job_id and ctx.main:
-                last = next((p for p in reversed(history) if p.get("train_loss") is not None), {})
+                last: dict[str, Any] = next(
+                    (p for p in reversed(history) if p.get("train_loss") is not None), {}
+                )
                 ctx.store.add_checkpoint(
                     ctx.job_id, state.global_step, str(path), {"step": state.global_step, **last}
                 )

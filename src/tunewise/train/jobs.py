@@ -175,10 +175,13 @@ class JobStore:
         """
         if job.status in TERMINAL or job.pid is None or _pid_alive(job.pid):
             return job
+        message = (
+            f"the training process (pid {job.pid}) is gone; continue with "
+            f"tunewise train --resume {job.id}"
+        )
         error = {
             "code": "process_gone",
-            "message": f"the training process (pid {job.pid}) is gone; continue with "
-            f"tunewise train --resume {job.id}",
+            "message": message,
             "param": None,
         }
         with self._tx() as db:
@@ -188,7 +191,7 @@ class JobStore:
                 (json.dumps(error), _now(), _now(), job.id, job.status, job.pid),
             ).rowcount
         if changed:
-            self.event(job.id, error["message"], level="error")
+            self.event(job.id, message, level="error")
         return self.get(job.id)
 
     def set_status(

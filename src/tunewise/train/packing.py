@@ -126,7 +126,8 @@ def _balanced_chunks(examples: list[Example], p: int, budget: int) -> list[list[
     order = sorted(range(len(examples)), key=lambda i: (-rests[i], i))
     n = max(1, math.ceil(sum(rests) / max(1, budget - p)))
     while True:  # ends: with one row per chunk every chunk is a row, within the budget
-        loads, members = [p] * n, [[] for _ in range(n)]
+        loads = [p] * n
+        members: list[list[int]] = [[] for _ in range(n)]
         for i in order:
             c = min(range(n), key=loads.__getitem__)
             loads[c] += rests[i]
