@@ -19,6 +19,7 @@ from tunewise.errors import ConfigError
 from tunewise.evaluate.config import EvalConfig, GateConfig
 from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig
+from tunewise.serve.config import ServeConfig
 from tunewise.train.config import TrainConfig
 
 
@@ -36,6 +37,7 @@ class ProjectConfig(BaseModel):
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     # Folder the config was loaded from; relative paths in the config resolve against it.
     _base_dir: Path = Path(".")
