@@ -1,0 +1,105 @@
+"""`create_app(config)`: the gateway's FastAPI app, built from a ServeConfig and a store URL.
+
+Tests build it with their own database and upstreams; `tunewise serve` runs it under uvicorn.
+The lifespan starts the upstreams, the catalog refresher and the request-log writer, and stops
+them in reverse order. One set of exception handlers renders every error as OpenAI's
+`{"error": {...}}`; an unexpected exception is logged with its traceback and answered with a
+500 that names the request id, never the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tunewise.serve.auth import KeyRing
+from tunewise.serve.config import ServeConfig
+from tunewise.serve.dispatch import Gateway
+from tunewise.serve.errors import ApiError
+from tunewise.serve.metrics import Metrics
+from tunewise.serve.upstreams.base import create_upstream
+
+log = logging.getLogger("tunewise.serve")
+
+
+def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:
+    """The gateway app. `db_url` names the store (aliases, flags, keys, request log); without
+    one it serves only the base models its upstreams list, with no keys and no log."""
+    from tunewise.serve.routers import chat, models, ops
+
+    metrics = Metrics()
+    upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
+    gateway = Gateway(config, upstreams, None, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    app = FastAPI(title="tunewise", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.gateway = gateway
+    app.state.keys = KeyRing()
+    app.state.config = config
+    install_error_handlers(app)
+    for module in (chat, models, ops):
+        app.include_router(module.router)
+    return app
+
+
+def _error(
+    status: int, message: str, type_: str, code: str | None, param: str | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error as `{"error": {message, type, param, code}}` with the right status."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(loc) or None
+        msg = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        return _error(
+            400,
+            f"Invalid value for '{param}': {msg}",
+            "invalid_request_error",
+            "invalid_value",
+            param,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            msg = f"Unknown request URL: {request.method} {request.url.path}."
+            return _error(404, msg, "invalid_request_error", "unknown_url")
+        if exc.status_code == 405:
+            msg = f"Method {request.method} is not allowed on {request.url.path}."
+            return _error(405, msg, "invalid_request_error", "method_not_allowed")
+        return _error(exc.status_code, str(exc.detail), "invalid_request_error", None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(
+            500,
+            "The server had an error while processing your request (logged on the server).",
+            "server_error",
+            "internal_error",
+        )
