@@ -49,6 +49,7 @@ class ServerState:
     models: list[str]
     adapters: dict[str, str]
     allow_load: bool
+    context: int = 2048
     faults: dict[str, Faults] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     requests: dict[str, int] = field(default_factory=dict)
@@ -69,15 +70,23 @@ def answer(model: str, messages: list[dict[str, Any]], max_tokens: int) -> tuple
 
 
 def scripted_app(
-    models: list[str], adapters: dict[str, str] | None = None, *, allow_load: bool = True
+    models: list[str],
+    adapters: dict[str, str] | None = None,
+    *,
+    allow_load: bool = True,
+    context: int = 2048,
 ) -> Any:
-    """The FastAPI app of the scripted server."""
-    state = ServerState(list(models), dict(adapters or {}), allow_load)
+    """The FastAPI app of the scripted server; prompts longer than `context` tokens (with
+    max_tokens) are refused as OpenAI refuses them."""
+    state = ServerState(list(models), dict(adapters or {}), allow_load, context)
     app = FastAPI()
     app.state.scripted = state
 
-    def error(status: int, message: str, code: str | None = None) -> JSONResponse:
-        body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    def error(
+        status: int, message: str, code: str | None = None, param: str | None = None
+    ) -> JSONResponse:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
         return JSONResponse(body, status_code=status)
 
     @app.post("/_faults")
@@ -123,6 +132,15 @@ def scripted_app(
         if f and f.error_rate and state.rng.random() < f.error_rate:
             return error(f.status, f"injected failure ({f.status})")
         words, prompt = answer(model, body.get("messages", []), int(body.get("max_tokens") or 16))
+        if prompt + int(body.get("max_tokens") or 16) > state.context:
+            return error(
+                400,
+                f"This model's maximum context length is {state.context} tokens. However, you "
+                f"requested {prompt + int(body.get('max_tokens') or 16)} tokens. Please reduce "
+                "the length of the messages or completion.",
+                "context_length_exceeded",
+                "messages",
+            )
         finish = "length" if len(words) >= int(body.get("max_tokens") or 16) else "stop"
         rid, created = f"chatcmpl-{state.rng.randrange(10**9)}", int(time.time())
         usage = {
@@ -207,6 +225,8 @@ class ServerThread:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> ServerThread:
+        if self.thread.is_alive():
+            return self
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

@@ -297,13 +297,16 @@ async def _sse_chunks(name: str, resp: Any) -> AsyncIterator[ChatChunk]:
 def upstream_error(name: str, status: int, content: bytes, headers: Any) -> ApiError:
     """An upstream's error response as the error the gateway answers with."""
     try:
-        err = json.loads(content).get("error") or {}
+        data = json.loads(content)
+        # OpenAI nests the error; older vLLM puts message/type/code at the top level.
+        err = data.get("error") or data if isinstance(data, dict) else {"message": str(data)}
         if not isinstance(err, dict):
             err = {"message": str(err)}
-    except (ValueError, AttributeError):
+    except ValueError:
         err = {"message": content[:200].decode("utf-8", "replace")}
     message = f"upstream '{name}': {err.get('message') or f'HTTP {status}'}"
     code, param = err.get("code"), err.get("param")
+    code = code if isinstance(code, str) else None
     if status == 429:
         try:
             retry = float(headers.get("retry-after") or 1)
@@ -314,7 +317,7 @@ def upstream_error(name: str, status: int, content: bytes, headers: Any) -> ApiE
         if code == "context_length_exceeded" or "context length" in message.lower():
             return ContextLengthExceeded(message, param=param or "messages")
         return InvalidRequest(message, param=param, code=code or "invalid_request")
-    if status == 404:
+    if status in {401, 403, 404}:  # our configuration is wrong, not the client's request
         return ModelUnavailable(message)
     if status in {408, 504}:
         return UpstreamTimeout(message)

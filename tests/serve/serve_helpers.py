@@ -1,0 +1,57 @@
+"""Helpers for the gateway tests (importable by name from the tests in this folder)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunewise.serve.testing import ServerThread
+
+MSG = [{"role": "user", "content": "where is my card"}]
+
+
+def sdk(server: ServerThread, key: str = "anything", **kw: Any) -> Any:
+    """The unmodified openai SDK pointed at `server` (no client-side retries)."""
+    import openai
+
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, **kw)
+
+
+def set_faults(upstream: ServerThread, **faults: Any) -> None:
+    import httpx
+
+    httpx.post(upstream.url + "/_faults", json=faults).raise_for_status()
+
+
+def upstream_requests(upstream: ServerThread) -> dict[str, int]:
+    import httpx
+
+    return dict(httpx.get(upstream.url + "/_stats").json()["requests"])
+
+
+def start_gateway(
+    upstream_url: str,
+    overrides: dict[str, Any] | None = None,
+    db_url: str | None = None,
+    **upstream: Any,
+) -> ServerThread:
+    """A running gateway whose upstream `scripted` (kind openai) is the server at `upstream_url`;
+    `upstream` keywords change that upstream's config."""
+    from tunewise.serve.app import create_app
+    from tunewise.serve.config import ServeConfig
+
+    raw: dict[str, Any] = {
+        "upstreams": {
+            "scripted": {
+                "kind": "openai",
+                "base_url": upstream_url + "/v1",
+                "models": ["base-a"],
+                "timeout_s": 5,
+                "max_tokens": 64,
+                **upstream,
+            }
+        },
+        "breaker_failures": 3,
+        "breaker_cooldown_s": 60,
+    }
+    raw.update(overrides or {})
+    return ServerThread(create_app(ServeConfig.model_validate(raw), db_url=db_url)).start()
