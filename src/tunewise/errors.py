@@ -47,6 +47,12 @@ class JobError(TunewiseError):
     exit_code = 6
 
 
+class ProviderError(TunewiseError):
+    """A hosted provider (OpenAI, AWS Bedrock, S3) refused or failed a request."""
+
+    exit_code = 8
+
+
 class GateBlocked(TunewiseError):
     """The release gate blocked a candidate."""
 

@@ -97,12 +97,22 @@ def _register_all() -> None:
         data_cmd,
         decide_cmd,
         eval_cmd,
+        export_cmd,
         registry_cmd,
         run_cmd,
         train_cmd,
     )
 
-    for module in (config_cmd, decide_cmd, data_cmd, train_cmd, eval_cmd, registry_cmd, run_cmd):
+    for module in (
+        config_cmd,
+        decide_cmd,
+        data_cmd,
+        train_cmd,
+        export_cmd,
+        eval_cmd,
+        registry_cmd,
+        run_cmd,
+    ):
         module.register(app)
 
 

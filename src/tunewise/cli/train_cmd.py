@@ -36,6 +36,10 @@ _FLAG_FIELDS = {
     "dtype": "compute_dtype",
     "threads": "num_threads",
     "packing": "packing",
+    "backend": "backend",
+    "bedrock_role": "bedrock.role_arn",
+    "bedrock_bucket": "bedrock.bucket",
+    "bedrock_region": "bedrock.region",
 }
 
 
@@ -120,26 +124,48 @@ def train(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show the progress bar on stderr."
     ),
+    backend: str = typer.Option(
+        None, "--backend", help="Where the job runs: local (default) or bedrock."
+    ),
+    bedrock_role: str = typer.Option(
+        None, "--bedrock-role", help="IAM role ARN Bedrock assumes (train.bedrock.role_arn)."
+    ),
+    bedrock_bucket: str = typer.Option(
+        None, "--bedrock-bucket", help="S3 bucket for Bedrock's data and output."
+    ),
+    bedrock_region: str = typer.Option(None, "--bedrock-region", help="AWS region for Bedrock."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Hosted backends: wait for the job to end (default)."
+    ),
 ) -> None:
-    """Fine-tune a base model on a dataset folder (or resume a job) and write an adapter folder."""
-    flags = {k: v for k, v in dict(locals()).items() if k in _FLAG_FIELDS}
-    from tunewise.train.backend import LocalBackend, TrainRequest, get_backend
+    """Fine-tune a base model on a dataset folder (or resume a job) and write an adapter folder.
 
-    backend = get_backend("local")
+    With `--backend bedrock` the job runs on Amazon Bedrock (`--base` is the Bedrock model id).
+    """
+    flags = {k: v for k, v in dict(locals()).items() if k in _FLAG_FIELDS}
+    from tunewise.train.backend import TrainRequest, backend_for_job, get_backend
+
     if resume:
-        assert isinstance(backend, LocalBackend)
-        job = backend.resume(resume, progress=progress)
+        runner = backend_for_job(resume)
+        if not hasattr(runner, "resume"):
+            raise ConfigError(f"the {runner.name} backend cannot resume jobs")
+        job = runner.resume(resume, progress=progress)
     else:
         if data is None:
             raise ConfigError(
                 "--data is required (a dataset folder from tunewise data prepare), or --resume JOB"
             )
         cfg = build_config(config, base, method, flags)
-        job = backend.submit(TrainRequest(data=data, config=cfg, out=out, progress=progress))
+        request = TrainRequest(data=data, config=cfg, out=out, progress=progress)
+        request.extra["wait"] = wait
+        job = get_backend(cfg.backend).submit(request)
     _print_outcome(job)
 
 
 def _print_outcome(job: Any) -> None:
+    if job.backend != "local":
+        _print_hosted(job)
+        return
     if job.status == "cancelled":
         err_console.print(f"job {job.id} cancelled; resume with: tunewise train --resume {job.id}")
         raise typer.Exit(1)
@@ -150,6 +176,27 @@ def _print_outcome(job: Any) -> None:
         f"  steps {m.get('steps')}, train loss {m.get('final_train_loss', 0):.4f}, "
         f"best validation loss {vl if vl is None else round(vl, 4)}, {m.get('tokens_per_s')} tokens/s"
     )
+
+
+def _print_hosted(job: Any) -> None:
+    if job.status in ("failed", "cancelled"):
+        reason = (job.error or {}).get("message")
+        err_console.print(
+            f"job {job.id} {job.status} on {job.backend}" + (f": {reason}" if reason else ""),
+            soft_wrap=True,
+            markup=False,
+        )
+        raise typer.Exit(1)
+    result = job.result or {}
+    console.print(
+        f"job {job.id} {job.status} on {job.backend}: "
+        f"{result.get('fine_tuned_model') or result.get('job_arn') or job.out}",
+        soft_wrap=True,  # ARNs get copied: never break them
+    )
+    if job.status != "succeeded":
+        console.print(
+            f"  follow it: tunewise jobs show {job.id}; wait for it: tunewise train --resume {job.id}"
+        )
 
 
 @jobs_app.command("list")
@@ -185,10 +232,11 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str) -> None:
     """One job as JSON (status, config, error, result, checkpoints)."""
+    from tunewise.train.backend import backend_for_job
     from tunewise.train.jobs import JobStore
 
     store = JobStore()
-    job = store.get(job_id).to_json()
+    job = backend_for_job(job_id, store).status(job_id).to_json()
     job["checkpoints"] = [c.__dict__ for c in store.checkpoints(job_id)]
     console.print_json(json.dumps(job))
 
@@ -201,9 +249,9 @@ def jobs_events(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A job's events, oldest first."""
-    from tunewise.train.backend import get_backend
+    from tunewise.train.backend import backend_for_job
 
-    events = get_backend("local").events(job_id, after=after, limit=limit)
+    events = backend_for_job(job_id).events(job_id, after=after, limit=limit)
     if as_json:
         console.print_json(
             json.dumps({"object": "list", "data": events, "has_more": len(events) == limit})
@@ -217,9 +265,9 @@ def jobs_events(
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str) -> None:
     """Cancel a job; a running one stops cleanly at its next step."""
-    from tunewise.train.backend import get_backend
+    from tunewise.train.backend import backend_for_job
 
-    job = get_backend("local").cancel(job_id)
+    job = backend_for_job(job_id).cancel(job_id)
     console.print(
         f"job {job.id}: {job.status}"
         + (" (cancellation requested)" if job.cancel_requested and job.status == "running" else "")

@@ -1,8 +1,9 @@
 """One training interface: a `TrainingBackend` Protocol and the registry of backends.
 
 The CLI (and later the pipeline) only talk to this shape: submit a `TrainRequest`, read status and
-events, cancel. The local backend trains in this process; hosted backends (OpenAI, Bedrock) will
-register here the same way the local one does, through `register_backend`.
+events, cancel. The local backend trains in this process; hosted backends (Bedrock in
+`bedrock_backend.py`; OpenAI next) register here the same way the local one does, through
+`register_backend`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class TrainingBackend(Protocol):
 
 
 _BACKENDS: dict[str, Callable[..., TrainingBackend]] = {}
+# Built-in backends living in their own modules: imported (and so registered) when first asked for,
+# which keeps their SDKs off `import tunewise`.
+_BUILTIN_MODULES = {"bedrock": "tunewise.train.bedrock_backend"}
 
 
 def register_backend(name: str, factory: Callable[..., TrainingBackend]) -> None:
@@ -58,11 +62,20 @@ def register_backend(name: str, factory: Callable[..., TrainingBackend]) -> None
 
 
 def get_backend(name: str = "local", **kwargs: Any) -> TrainingBackend:
+    if name not in _BACKENDS and name in _BUILTIN_MODULES:
+        import importlib
+
+        importlib.import_module(_BUILTIN_MODULES[name])
     if name not in _BACKENDS:
-        raise ConfigError(
-            f"unknown training backend '{name}'; available: {', '.join(sorted(_BACKENDS))}"
-        )
+        available = ", ".join(sorted({*_BACKENDS, *_BUILTIN_MODULES}))
+        raise ConfigError(f"unknown training backend '{name}'; available: {available}")
     return _BACKENDS[name](**kwargs)
+
+
+def backend_for_job(job_id: str, store: JobStore | None = None) -> TrainingBackend:
+    """The backend that runs a stored job (for jobs show / events / cancel / --resume)."""
+    store = store or JobStore()
+    return get_backend(store.get(job_id).backend, store=store)
 
 
 class LocalBackend:

@@ -32,11 +32,39 @@ class LoraConfig(_Section):
     """Module names that get adapters."""
 
 
+class BedrockConfig(_Section):
+    """Hosted fine-tuning on Amazon Bedrock (`tunewise train --backend bedrock`)."""
+
+    base_model: str | None = None
+    """Bedrock base model id to customize (e.g. `amazon.nova-micro-v1:0:128k`); None: `train.base`."""
+    family: Literal["nova", "llama3.2", "claude-3-haiku", "llama3.1", "titan"] | None = None
+    """Data format and hyperparameter names; None: read from the model id."""
+    role_arn: str | None = None
+    """IAM role Bedrock assumes to read the data and write the output (docs/training.md)."""
+    bucket: str | None = None
+    """S3 bucket for the converted train/validation files and the job's output."""
+    prefix: str = "tunewise"
+    """Key prefix inside the bucket; each job writes under PREFIX/JOB_NAME/."""
+    region: str | None = None
+    """AWS region; None: AWS_REGION / AWS_DEFAULT_REGION / the profile's region."""
+    custom_model_name: str | None = None
+    """Name of the custom model Bedrock creates; None: DATASET-JOB_ID."""
+    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
+    """Bedrock hyperparameters by their Bedrock names (e.g. learningRateMultiplier); they win over
+    the values mapped from this train section."""
+    poll_seconds: float = Field(30.0, gt=0)
+    """First wait between status polls; it grows 1.5x while nothing changes."""
+    max_poll_seconds: float = Field(300.0, gt=0)
+    """Longest wait between status polls."""
+
+
 class TrainConfig(_Section):
-    """Local fine-tuning settings."""
+    """Fine-tuning settings (local, or hosted through `backend`)."""
 
     base: str = "smollm2-135m"
     """Base model: `smollm2-135m` (bundled), a local Hugging Face folder, or a hub id."""
+    backend: str = "local"
+    """Where jobs run: local (this machine) or bedrock (Amazon Bedrock, see `bedrock`)."""
     method: Literal["lora", "qlora", "full", "dpo"] = "lora"
     epochs: int | Literal["auto"] = "auto"
     """Epochs; auto picks from the data size (OpenAI's heuristic)."""
@@ -83,3 +111,5 @@ class TrainConfig(_Section):
     """Send params and metrics to MLflow or Weights & Biases (their packages are imported only then)."""
     tracking_project: str | None = None
     """MLflow experiment or W&B project name; None: the dataset folder's name."""
+    bedrock: BedrockConfig = Field(default_factory=BedrockConfig)
+    """Amazon Bedrock settings, used with `backend: bedrock`."""
