@@ -264,8 +264,9 @@ def stubbed(service_client):
     """A client factory: S3 goes to moto, Bedrock to `service_client` (a Stubber'd client)."""
     from tunewise.train import aws as aws_mod
 
+    real = aws_mod.client  # taken now: a test may monkeypatch aws.client with this factory
     return lambda service, region=None: (
-        service_client if service == "bedrock" else aws_mod.client(service, region)
+        service_client if service == "bedrock" else real(service, region)
     )
 
 
@@ -335,3 +336,27 @@ def test_throttled_poll_waits_longer_then_carries_on(aws, dataset):
         done = backend.resume(job.id, progress=False)
         stub.assert_no_pending_responses()
     assert done.status == "succeeded" and delays == [2.0]
+
+
+def test_jobs_show_falls_back_to_the_stored_state_when_aws_refuses(aws, dataset, monkeypatch):
+    from botocore.stub import Stubber
+
+    from tunewise.train import aws as aws_mod
+
+    job = get_backend("bedrock").submit(
+        TrainRequest(data=dataset, config=config(), progress=False, extra={"wait": False})
+    )
+    br = boto3.client("bedrock", region_name=REGION)
+    stub = Stubber(br)
+    stub.add_client_error(
+        "get_model_customization_job",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized to perform: bedrock:GetModelCustomizationJob",
+        expected_params={"jobIdentifier": job.result["job_name"]},
+    )
+    monkeypatch.setattr(aws_mod, "client", stubbed(br))
+    with stub:
+        res = CliRunner().invoke(app, ["jobs", "show", job.id])
+    assert res.exit_code == 0
+    assert "warning: not refreshed" in res.output and "AccessDeniedException" in res.output
+    assert '"status": "queued"' in res.output

@@ -32,12 +32,12 @@ def export_bedrock_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Print events on stderr."),
 ) -> None:
     """Merge ADAPTER into its base, upload the weights to S3, start a Bedrock Custom Model Import."""
-    from tunewise.train.bedrock_backend import _stderr
+    from tunewise.train.bedrock_backend import stderr_echo
     from tunewise.train.export_bedrock import ExportRequest, export_bedrock
 
     job = export_bedrock(
         ExportRequest(adapter, s3, role, name=name, region=region, wait=wait),
-        echo=_stderr if progress else None,
+        echo=stderr_echo if progress else None,
     )
     result = job.result or {}
     if job.status in ("failed", "cancelled"):

@@ -232,13 +232,25 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str) -> None:
     """One job as JSON (status, config, error, result, checkpoints)."""
-    from tunewise.train.backend import backend_for_job
     from tunewise.train.jobs import JobStore
 
     store = JobStore()
-    job = backend_for_job(job_id, store).status(job_id).to_json()
+    job = _refreshed(store, job_id).to_json()
     job["checkpoints"] = [c.__dict__ for c in store.checkpoints(job_id)]
     console.print_json(json.dumps(job))
+
+
+def _refreshed(store: Any, job_id: str) -> Any:
+    """The job as its backend sees it now; offline (a hosted backend unreachable), the stored state."""
+    from tunewise.errors import TunewiseError
+    from tunewise.train.backend import backend_for_job
+
+    store.get(job_id)  # an unknown id is an error, not a warning
+    try:
+        return backend_for_job(job_id, store).status(job_id)
+    except TunewiseError as exc:
+        err_console.print(f"warning: not refreshed ({exc}); showing the stored state", markup=False)
+        return store.get(job_id)
 
 
 @jobs_app.command("events")
@@ -249,9 +261,11 @@ def jobs_events(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A job's events, oldest first."""
-    from tunewise.train.backend import backend_for_job
+    from tunewise.train.jobs import JobStore
 
-    events = backend_for_job(job_id).events(job_id, after=after, limit=limit)
+    store = JobStore()
+    _refreshed(store, job_id)
+    events = store.events(job_id, after=after, limit=limit)
     if as_json:
         console.print_json(
             json.dumps({"object": "list", "data": events, "has_more": len(events) == limit})

@@ -22,6 +22,7 @@ from tunewise.errors import ConfigError, DataError, JobError, TunewiseError
 from tunewise.train import aws
 from tunewise.train.backend import TrainRequest, register_backend
 from tunewise.train.bedrock_format import Family, convert_file, family_for, hyperparameters
+from tunewise.train.bedrock_mirror import register_dataset, registry_call
 from tunewise.train.jobs import TERMINAL, Job, JobStore
 
 Echo = Callable[[str], None]
@@ -123,7 +124,7 @@ class BedrockBackend:
             raise
         if not request.extra.get("wait", True):
             return self.store.get(job.id)
-        return self.wait(job.id, echo=_stderr if request.progress else None)
+        return self.wait(job.id, echo=stderr_echo if request.progress else None)
 
     def status(self, job_id: str) -> Job:
         """The job after one poll of Bedrock (no call when it already ended)."""
@@ -167,7 +168,7 @@ class BedrockBackend:
         job = self.store.get(job_id)
         if job.status in TERMINAL:
             raise JobError(f"job {job_id} already {job.status}; see tunewise jobs show {job_id}")
-        return self.wait(job_id, echo=_stderr if progress else None)
+        return self.wait(job_id, echo=stderr_echo if progress else None)
 
     # ---- polling --------------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ class BedrockBackend:
                     s3, info.pop("path"), plan.bucket, plan.key(f"{split}.jsonl")
                 )
                 store.event(job_id, f"Uploaded {split} file to {info['s3_uri']}")
-        dataset = _register_dataset(self, job_id, data)
+        dataset = register_dataset(self, job_id, data)
         arn = self._create(job_id, plan, files)
         result = {
             "provider": "bedrock",
@@ -249,7 +250,7 @@ class BedrockBackend:
         }
         store.set_status(job_id, "queued", result=result)
         store.event(job_id, f"Created Bedrock model customization job: {arn}")
-        _registry_call(
+        registry_call(
             self,
             job_id,
             lambda reg: reg.register_job(
@@ -324,35 +325,10 @@ def _echo_events(store: JobStore, job_id: str, after: str | None, echo: Echo | N
     return events[-1]["id"] if events else after
 
 
-def _stderr(line: str) -> None:
+def stderr_echo(line: str) -> None:
     from tunewise.cli._console import err_console
 
     err_console.print(line, markup=False, highlight=False)
-
-
-def _register_dataset(backend: BedrockBackend, job_id: str, data: Path) -> str | None:
-    """The dataset's manifest hash, registered for lineage; None (with a warning) without one."""
-    if not (data / "manifest.json").is_file():
-        backend.store.event(
-            job_id,
-            f"{data} has no manifest.json; the model's lineage will not name its dataset",
-            level="warn",
-        )
-        return None
-    ds = _registry_call(backend, job_id, lambda reg: reg.register_dataset(data))
-    return ds.manifest_sha256 if ds is not None else None
-
-
-def _registry_call(backend: BedrockBackend, job_id: str, fn: Callable[[Any], Any]) -> Any:
-    """Run one registry operation; a failure is a warning event (the hosted job goes on)."""
-    from tunewise.registry import Registry
-
-    try:
-        with Registry(backend.registry_url) as reg:
-            return fn(reg)
-    except Exception as exc:  # the hosted job goes on; the warning says what was not recorded
-        backend.store.event(job_id, f"Registry not updated: {exc}", level="warn")
-        return None
 
 
 register_backend("bedrock", BedrockBackend)

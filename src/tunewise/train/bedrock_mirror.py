@@ -4,6 +4,7 @@ Statuses map onto OpenAI's; the losses GetModelCustomizationJob reports become m
 Completed the per-step losses Bedrock writes to the output bucket
 (`.../training_artifacts/step_wise_training_metrics.csv`, `.../validation_metrics.csv`) become
 "Step N/M" metrics events, and the `outputModelArn` is registered with its dataset and job.
+A registry failure is a warning event: the hosted job goes on either way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunewise.train.jobs import Job
@@ -184,9 +186,7 @@ def _read_metric_csvs(s3: Any, info: dict[str, Any]) -> dict[int, dict[str, Any]
 
 
 def _register_model(backend: BedrockBackend, job: Job, info: dict[str, Any]) -> Any:
-    from tunewise.train.bedrock_backend import _registry_call
-
-    return _registry_call(
+    return registry_call(
         backend,
         job.id,
         lambda reg: reg.register_model(
@@ -201,12 +201,35 @@ def _register_model(backend: BedrockBackend, job: Job, info: dict[str, Any]) -> 
 
 
 def _registry_job(backend: BedrockBackend, job_id: str, info: dict[str, Any], status: str) -> None:
-    from tunewise.train.bedrock_backend import _registry_call
-
-    _registry_call(
+    registry_call(
         backend,
         job_id,
         lambda reg: reg.register_job(
             "bedrock", local_job_id=job_id, provider_job_id=info.get("job_arn"), status=status
         ),
     )
+
+
+def register_dataset(backend: BedrockBackend, job_id: str, data: Path) -> str | None:
+    """The dataset's manifest hash, registered for lineage; None (with a warning) without one."""
+    if not (data / "manifest.json").is_file():
+        backend.store.event(
+            job_id,
+            f"{data} has no manifest.json; the model's lineage will not name its dataset",
+            level="warn",
+        )
+        return None
+    ds = registry_call(backend, job_id, lambda reg: reg.register_dataset(data))
+    return ds.manifest_sha256 if ds is not None else None
+
+
+def registry_call(backend: BedrockBackend, job_id: str, fn: Callable[[Any], Any]) -> Any:
+    """Run one registry operation; a failure is a warning event (the hosted job goes on)."""
+    from tunewise.registry import Registry
+
+    try:
+        with Registry(backend.registry_url) as reg:
+            return fn(reg)
+    except Exception as exc:  # the hosted job goes on; the warning says what was not recorded
+        backend.store.event(job_id, f"Registry not updated: {exc}", level="warn")
+        return None

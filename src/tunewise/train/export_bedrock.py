@@ -16,7 +16,8 @@ from typing import Any
 
 from tunewise.errors import ConfigError, TunewiseError
 from tunewise.train import aws
-from tunewise.train.bedrock_backend import BedrockBackend, Echo, _registry_call
+from tunewise.train.bedrock_backend import BedrockBackend, Echo
+from tunewise.train.bedrock_mirror import registry_call
 from tunewise.train.jobs import Job
 
 
@@ -120,7 +121,7 @@ def _start(
     }
     store.set_status(job_id, "queued", result=result)
     store.event(job_id, f"Created Bedrock model import job: {arn}")
-    _registry_call(
+    registry_call(
         backend,
         job_id,
         lambda reg: reg.register_job(
@@ -133,9 +134,9 @@ def _dataset(backend: BedrockBackend, job_id: str, ident: dict[str, Any]) -> str
     """The adapter's training dataset as a registered manifest hash (registering its folder)."""
     path, sha = ident.get("path"), ident.get("manifest_sha256")
     if path and (Path(path) / "manifest.json").is_file():
-        ds = _registry_call(backend, job_id, lambda reg: reg.register_dataset(path))
+        ds = registry_call(backend, job_id, lambda reg: reg.register_dataset(path))
         return ds.manifest_sha256 if ds is not None else None
-    known = _registry_call(backend, job_id, lambda reg: reg.list_datasets()) or []
+    known = registry_call(backend, job_id, lambda reg: reg.list_datasets()) or []
     if sha and any(d["manifest_sha256"] == sha for d in known):
         return str(sha)
     backend.store.event(
@@ -176,7 +177,7 @@ def _imported(
         )
         return
     info.update(imported_model_arn=arn, fine_tuned_model=arn)
-    model = _registry_call(
+    model = registry_call(
         backend,
         job.id,
         lambda reg: reg.register_model(
