@@ -136,3 +136,11 @@ def test_a_local_base_changed_in_place_changes_the_eval_and_train_keys(tmp_path:
     make_tiny_model(folder, seed=1)  # same path, new weights
     assert _base_identity(str(folder)) != before
     assert _base_identity("some-org/some-model") == "some-org/some-model"  # hub ids: not resolved
+
+
+def test_a_hosted_backend_is_refused_before_any_stage(home: Path, tmp_path: Path) -> None:
+    config = _config(home, tmp_path / "no-model-needed", backend="bedrock")
+    code, output = _run(config)
+    assert code == 2
+    assert "train.backend: tunewise run trains locally, not on 'bedrock'" in output
+    assert not list((tmp_path / "runs").rglob("*.jsonl"))  # the data stage never ran

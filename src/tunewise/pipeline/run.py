@@ -62,6 +62,11 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         raise ConfigError(
             "data.inputs: required; list the training files (JSONL or CSV) relative to the config"
         )
+    if cfg.train.backend != "local":  # the compare stage loads the trained adapter locally
+        raise ConfigError(
+            f"train.backend: tunewise run trains locally, not on '{cfg.train.backend}'; use "
+            f"tunewise train --backend {cfg.train.backend} for a hosted job, or set train.backend: local"
+        )
     golden_file = cfg.resolve(cfg.data.split.golden_file) if cfg.data.split.golden_file else None
     hashes = _file_hashes(inputs + ([golden_file] if golden_file else []))
 
