@@ -134,7 +134,7 @@ def family_for(model_id: str, override: str | None = None) -> Family:
     known = ", ".join(p + "..." for p, _ in _ID_PREFIXES)
     raise ConfigError(
         f"train.bedrock.base_model: '{model_id}' is not a Bedrock base model tunewise can prepare "
-        f"data for (known: {known}); pass --bedrock-model amazon.nova-micro-v1:0:128k or set "
+        f"data for (known: {known}); pass --base amazon.nova-micro-v1:0:128k (or train.bedrock.base_model), or set "
         "train.bedrock.family"
     )
 
