@@ -44,7 +44,7 @@ class EngineSettings:
     max_batch: int = 16
     """Rows decoded together; 1 turns batching off (one request at a time)."""
     max_queue: int = 64
-    """Requests waiting for a row before new ones get `Overloaded` (429)."""
+    """Requests waiting while every row is busy before new ones get `Overloaded` (429)."""
     batch_window_ms: float = 5.0
     """How long an idle engine waits for more requests before starting a batch."""
     continuous: bool = True
@@ -163,7 +163,8 @@ class Engine:
 
     @property
     def base_hash(self) -> str:
-        return str(self._loaded.hash)
+        """`model_hash` of the loaded base ("" before `load`)."""
+        return str(self._loaded.hash) if self._loaded is not None else ""
 
     @property
     def context(self) -> int:
@@ -220,9 +221,11 @@ class Engine:
         job.timeout_s = job.deadline - time.monotonic()
         job.loop, job.out = asyncio.get_running_loop(), asyncio.Queue()
         with self._cv:
-            if len(self._pending) >= self.settings.max_queue:
+            free_rows = max(0, self.settings.max_batch - self._running)
+            if len(self._pending) >= self.settings.max_queue + free_rows:
                 raise Overloaded(
-                    f"the local model's queue is full ({self.settings.max_queue} waiting)",
+                    f"the local model is busy: {self._running} requests running, "
+                    f"{len(self._pending)} waiting (the queue holds {self.settings.max_queue})",
                     retry_after_s=self._retry_after(),
                 )
             self._pending.append(job)
@@ -327,7 +330,9 @@ class Engine:
                     if left <= 0:
                         break
                     self._cv.wait(left)
-            return self._pop(s.max_batch - len(batch.jobs), batch)
+            taken = self._pop(s.max_batch - len(batch.jobs), batch)
+            self._running = len(batch.jobs) + len(taken)
+            return taken
 
     def _pop(self, room: int, batch: DecodeBatch) -> list[Job]:
         """Up to `room` pending jobs in arrival order (one adapter per batch unless mixing)."""
