@@ -65,6 +65,12 @@ class RegistryError(TunewiseError):
     exit_code = 7
 
 
+class StoreError(TunewiseError):
+    """The tunewise database cannot be opened, migrated or imported into."""
+
+    exit_code = 8
+
+
 def require(module: str, extra: str, purpose: str):  # type: ignore[no-untyped-def]
     """Import an optional module or raise MissingDependencyError with an install hint."""
     import importlib

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from tunewise.errors import RegistryError
 from tunewise.registry import Registry
-from tunewise.registry.db import current_revision, head_revision, migrate
+from tunewise.store.migrate import current_revision, head_revision, migrate
 
 
 def test_postgres_flow(tmp_path: Path, pg_url: str) -> None:

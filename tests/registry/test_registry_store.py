@@ -21,7 +21,7 @@ from registry_helpers import (
 )
 
 from tunewise.artifacts import sha256_file
-from tunewise.errors import RegistryError
+from tunewise.errors import RegistryError, StoreError
 from tunewise.evaluate.golden import load_golden
 from tunewise.registry import Registry
 from tunewise.registry.tables import utcnow
@@ -258,18 +258,22 @@ def test_gate_from_report_file(tmp_path: Path, reg: Registry, world: dict[str, P
 
 def test_url_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNEWISE_REGISTRY_URL", f"sqlite:///{tmp_path / 'env.db'}")
-    with Registry() as reg:
+    with Registry() as reg:  # the older variable still works
         assert reg.url.endswith("env.db")
+    monkeypatch.setenv("TUNEWISE_DB_URL", f"sqlite:///{tmp_path / 'one.db'}")
+    with Registry() as reg:  # and the one database's variable wins
+        assert reg.url.endswith("one.db")
+    monkeypatch.delenv("TUNEWISE_DB_URL")
     monkeypatch.delenv("TUNEWISE_REGISTRY_URL")
     monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / "home"))
     with Registry() as reg:
-        assert reg.url == f"sqlite:///{(tmp_path / 'home' / 'registry.db').resolve()}"
+        assert reg.url == f"sqlite:///{(tmp_path / 'home' / 'tunewise.db').resolve()}"
 
 
 def test_bad_url_is_a_clear_error() -> None:
-    with pytest.raises(RegistryError, match="cannot open registry nosuchdb://x"):
+    with pytest.raises(StoreError, match="cannot open database nosuchdb://x"):
         Registry("nosuchdb://x")
-    with pytest.raises(RegistryError, match=r"(?s)cannot open registry .*check the URL"):
+    with pytest.raises(StoreError, match=r"(?s)cannot open database .*check the URL"):
         Registry("postgresql://nobody@127.0.0.1:1/none")
 
 

@@ -95,6 +95,7 @@ def _register_all() -> None:
     from tunewise.cli import (
         config_cmd,
         data_cmd,
+        db_cmd,
         decide_cmd,
         eval_cmd,
         export_cmd,
@@ -112,6 +113,7 @@ def _register_all() -> None:
         eval_cmd,
         registry_cmd,
         run_cmd,
+        db_cmd,
     ):
         module.register(app)
 

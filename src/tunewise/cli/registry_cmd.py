@@ -1,7 +1,8 @@
 """`tunewise registry ...`: thin verbs over `tunewise.registry.Registry`.
 
-The registry location comes from --url, else TUNEWISE_REGISTRY_URL, else `registry.url` in the
-config (--config, default ./tunewise.yaml when present), else .tunewise/registry.db.
+The registry lives in the one tunewise database: --db URL, else TUNEWISE_DB_URL (or its older
+alias TUNEWISE_REGISTRY_URL), else `registry.url` in the config (--config, default
+./tunewise.yaml when present), else .tunewise/tunewise.db.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table/tree.")
 def _options(
     ctx: typer.Context,
     url: str = typer.Option(
-        None, "--url", help="Registry URL (sqlite:///path.db or postgresql+psycopg://...)."
+        None,
+        "--db",
+        "--url",
+        help="Database URL (sqlite:///path.db or postgresql+psycopg://...); default "
+        "TUNEWISE_DB_URL, else registry.url, else .tunewise/tunewise.db.",
     ),
     config: Path = typer.Option(
         None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml if present)."

@@ -14,6 +14,27 @@ from tunewise.errors import ConfigError
 
 jobs_app = typer.Typer(help="Fine-tuning jobs: list, show, events, cancel.", no_args_is_help=True)
 
+
+@jobs_app.callback()
+def _jobs_options(
+    ctx: typer.Context,
+    db: str = typer.Option(
+        None,
+        "--db",
+        help="Database URL (sqlite:///path.db or postgresql+psycopg://...); default "
+        "TUNEWISE_DB_URL, else .tunewise/tunewise.db.",
+    ),
+) -> None:
+    """Fine-tuning jobs in the tunewise database."""
+    ctx.obj = {"db": db}
+
+
+def _store(ctx: typer.Context) -> Any:
+    from tunewise.train.jobs import JobStore
+
+    return JobStore((ctx.obj or {}).get("db"))
+
+
 # CLI flag -> TrainConfig field (dotted for nested sections).
 _FLAG_FIELDS = {
     "epochs": "epochs",
@@ -201,14 +222,14 @@ def _print_hosted(job: Any) -> None:
 
 @jobs_app.command("list")
 def jobs_list(
-    limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit"),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recent jobs, newest first."""
     from rich.table import Table
 
-    from tunewise.train.jobs import JobStore
-
-    jobs = JobStore().list_jobs(limit=limit)
+    jobs = _store(ctx).list_jobs(limit=limit)
     if as_json:
         console.print_json(json.dumps([j.to_json() for j in jobs]))
         return
@@ -230,11 +251,9 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: str) -> None:
+def jobs_show(ctx: typer.Context, job_id: str) -> None:
     """One job as JSON (status, config, error, result, checkpoints)."""
-    from tunewise.train.jobs import JobStore
-
-    store = JobStore()
+    store = _store(ctx)
     job = _refreshed(store, job_id).to_json()
     job["checkpoints"] = [c.__dict__ for c in store.checkpoints(job_id)]
     console.print_json(json.dumps(job))
@@ -255,15 +274,14 @@ def _refreshed(store: Any, job_id: str) -> Any:
 
 @jobs_app.command("events")
 def jobs_events(
+    ctx: typer.Context,
     job_id: str,
     after: str = typer.Option(None, "--after"),
     limit: int = typer.Option(100, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A job's events, oldest first."""
-    from tunewise.train.jobs import JobStore
-
-    store = JobStore()
+    store = _store(ctx)
     _refreshed(store, job_id)
     events = store.events(job_id, after=after, limit=limit)
     if as_json:
@@ -277,11 +295,11 @@ def jobs_events(
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: str) -> None:
+def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
     """Cancel a job; a running one stops cleanly at its next step."""
     from tunewise.train.backend import backend_for_job
 
-    job = backend_for_job(job_id).cancel(job_id)
+    job = backend_for_job(job_id, _store(ctx)).cancel(job_id)
     console.print(
         f"job {job.id}: {job.status}"
         + (" (cancellation requested)" if job.cancel_requested and job.status == "running" else "")

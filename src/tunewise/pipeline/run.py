@@ -145,8 +145,10 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
 
     def train_stage(folder: Path, up: dict[str, Any]) -> dict[str, Any]:
         from tunewise.train.backend import TrainRequest, get_backend
+        from tunewise.train.jobs import JobStore
 
-        backend = get_backend("local")
+        # The job lives in the same database the register stage records the model in.
+        backend = get_backend("local", store=JobStore(config_url=cfg.registry.url))
         job = backend.submit(
             TrainRequest(
                 Path(up["data"]["dataset"]), cfg.train, folder / "adapter", progress=opts.progress
@@ -254,7 +256,7 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
                 register_stage,
                 ("compare", "train", "data"),
                 {"feature": cfg.project},
-                fix_hint="check registry.url / TUNEWISE_REGISTRY_URL",
+                fix_hint="check registry.url / TUNEWISE_DB_URL",
             )
         )
     return stages

@@ -1,6 +1,7 @@
 """`Registry`: the Python API of the model registry.
 
-    reg = Registry()                            # TUNEWISE_REGISTRY_URL, else .tunewise/registry.db
+    reg = Registry()                            # the one database (tunewise.store), by default
+                                                # .tunewise/tunewise.db
     reg.register_dataset("data/v1")             # a folder made by `tunewise data prepare`
     reg.register_model("runs/a1/adapter")       # its manifest names base, dataset and job
     reg.record_gate("runs/a1/eval/report.json", feature="support")
@@ -19,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tunewise.artifacts import canonical_json
 from tunewise.errors import RegistryError
 from tunewise.registry import aliases, catalog, lineage, mlflow_sync
 from tunewise.registry.catalog import current_user
-from tunewise.registry.db import open_engine, resolve_url
 from tunewise.registry.ingest import read_eval, read_gate
 from tunewise.registry.tables import Alias, Dataset, EvalReport, GateDecision, Job, Model, utcnow
+from tunewise.store import get_engine, resolve_url, transaction
 
 
 class Registry:
-    """The model registry over one database (SQLite file or PostgreSQL URL)."""
+    """The model registry in the one tunewise database (SQLite file or PostgreSQL URL)."""
 
     def __init__(
         self,
@@ -40,13 +41,13 @@ class Registry:
         config_url: str | None = None,
         golden: str | Path | None = None,
     ) -> None:
-        """Open (and migrate) the registry; `golden` pins the current golden set file."""
+        """Open (and migrate) the database; `golden` pins the current golden set file."""
         self.url = resolve_url(url, config_url)
-        self.engine = open_engine(self.url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.engine = get_engine(self.url)
         self.golden = Path(golden) if golden else None
 
     def close(self) -> None:
+        """Return pooled connections (the process-wide engine stays usable)."""
         self.engine.dispose()
 
     def __enter__(self) -> Registry:
@@ -58,7 +59,7 @@ class Registry:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
+        with transaction(self.engine) as session:
             yield session
 
     # ---- what the pipeline produced ------------------------------------------------------------

@@ -1,28 +1,21 @@
-"""The registry schema (SQLAlchemy 2.0 typed ORM). Changes go through a new migration in
-`migrations/versions/`; `tests/registry/test_migrations.py` fails when the two disagree.
+"""The registry's tables in the one database (SQLAlchemy 2.0 typed ORM). Changes go through a
+new migration in `tunewise/store/migrations/versions/`; `tests/store/test_migrations.py` fails
+when the two disagree.
 
 Timestamps are UTC. Hashes are lowercase sha256 hex. JSON payloads are canonical JSON text.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from tunewise.store.base import Base, as_utc, utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-class Base(DeclarativeBase):
-    pass
+# Base and the time helpers live in the store; re-exported for the registry modules.
+__all__ = ["Base", "as_utc", "utcnow"]
 
 
 class Dataset(Base):
