@@ -61,6 +61,9 @@ _FLAG_FIELDS = {
     "bedrock_role": "bedrock.role_arn",
     "bedrock_bucket": "bedrock.bucket",
     "bedrock_region": "bedrock.region",
+    "openai_model": "openai.model",
+    "openai_base_url": "openai.base_url",
+    "suffix": "openai.suffix",
 }
 
 
@@ -146,7 +149,7 @@ def train(
         True, "--progress/--no-progress", help="Show the progress bar on stderr."
     ),
     backend: str = typer.Option(
-        None, "--backend", help="Where the job runs: local (default) or bedrock."
+        None, "--backend", help="Where the job runs: local (default), openai or bedrock."
     ),
     bedrock_role: str = typer.Option(
         None, "--bedrock-role", help="IAM role ARN Bedrock assumes (train.bedrock.role_arn)."
@@ -155,13 +158,27 @@ def train(
         None, "--bedrock-bucket", help="S3 bucket for Bedrock's data and output."
     ),
     bedrock_region: str = typer.Option(None, "--bedrock-region", help="AWS region for Bedrock."),
+    openai_model: str = typer.Option(
+        None, "--openai-model", help="Model to fine-tune on the OpenAI API (train.openai.model)."
+    ),
+    openai_base_url: str = typer.Option(
+        None,
+        "--openai-base-url",
+        help="API root for --backend openai, e.g. a tunewise serve (default OPENAI_BASE_URL).",
+    ),
+    suffix: str = typer.Option(
+        None,
+        "--suffix",
+        help="Hosted jobs: text in the fine-tuned model's name (ft:BASE:ORG:SUFFIX:ID).",
+    ),
     wait: bool = typer.Option(
         True, "--wait/--no-wait", help="Hosted backends: wait for the job to end (default)."
     ),
 ) -> None:
     """Fine-tune a base model on a dataset folder (or resume a job) and write an adapter folder.
 
-    With `--backend bedrock` the job runs on Amazon Bedrock (`--base` is the Bedrock model id).
+    With `--backend bedrock` the job runs on Amazon Bedrock (`--base` is the Bedrock model id);
+    with `--backend openai` on OpenAI's fine-tuning API or any server speaking it (`tunewise serve`).
     """
     flags = {k: v for k, v in dict(locals()).items() if k in _FLAG_FIELDS}
     from tunewise.train.backend import TrainRequest, backend_for_job, get_backend

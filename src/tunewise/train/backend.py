@@ -2,7 +2,7 @@
 
 The CLI (and later the pipeline) only talk to this shape: submit a `TrainRequest`, read status and
 events, cancel. The local backend trains in this process; hosted backends (Bedrock in
-`bedrock_backend.py`; OpenAI next) register here the same way the local one does, through
+`bedrock_backend.py`, OpenAI in `openai_backend.py`) register here the same way the local one does, through
 `register_backend`.
 """
 
@@ -53,7 +53,10 @@ class TrainingBackend(Protocol):
 _BACKENDS: dict[str, Callable[..., TrainingBackend]] = {}
 # Built-in backends living in their own modules: imported (and so registered) when first asked for,
 # which keeps their SDKs off `import tunewise`.
-_BUILTIN_MODULES = {"bedrock": "tunewise.train.bedrock_backend"}
+_BUILTIN_MODULES = {
+    "bedrock": "tunewise.train.bedrock_backend",
+    "openai": "tunewise.train.openai_backend",
+}
 
 
 def register_backend(name: str, factory: Callable[..., TrainingBackend]) -> None:

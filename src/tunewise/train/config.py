@@ -58,13 +58,38 @@ class BedrockConfig(_Section):
     """Longest wait between status polls."""
 
 
+class OpenAIConfig(_Section):
+    """Hosted fine-tuning through OpenAI's fine-tuning API (`tunewise train --backend openai`), or
+    any server speaking it (`tunewise serve` with a worker)."""
+
+    model: str | None = None
+    """Base model to fine-tune there (e.g. `gpt-4o-mini-2024-07-18`); None: `train.base`."""
+    base_url: str | None = None
+    """API root (e.g. `http://127.0.0.1:8000/v1` for tunewise serve); None: OPENAI_BASE_URL, else OpenAI."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key."""
+    organization: str | None = None
+    """OpenAI organization id to bill; None: the key's default."""
+    suffix: str | None = Field(None, min_length=1, max_length=64)
+    """Up to 64 characters added to the fine-tuned model's name (`ft:BASE:ORG:SUFFIX:ID`)."""
+    batch_size: int | Literal["auto"] = "auto"
+    """Examples per batch there; auto lets the provider choose (train.batch_size is for local runs)."""
+    learning_rate_multiplier: float | Literal["auto"] = "auto"
+    """Scale of the provider's learning rate; auto lets it choose."""
+    poll_seconds: float = Field(10.0, gt=0)
+    """First wait between status polls; it grows 1.5x while nothing changes."""
+    max_poll_seconds: float = Field(120.0, gt=0)
+    """Longest wait between status polls."""
+
+
 class TrainConfig(_Section):
     """Fine-tuning settings (local, or hosted through `backend`)."""
 
     base: str = "smollm2-135m"
     """Base model: `smollm2-135m` (bundled), a local Hugging Face folder, or a hub id."""
     backend: str = "local"
-    """Where jobs run: local (this machine) or bedrock (Amazon Bedrock, see `bedrock`)."""
+    """Where jobs run: local (this machine), openai (OpenAI's fine-tuning API, see `openai`) or
+    bedrock (Amazon Bedrock, see `bedrock`)."""
     method: Literal["lora", "qlora", "full", "dpo"] = "lora"
     epochs: int | Literal["auto"] = "auto"
     """Epochs; auto picks from the data size (OpenAI's heuristic)."""
@@ -113,3 +138,5 @@ class TrainConfig(_Section):
     """MLflow experiment or W&B project name; None: the dataset folder's name."""
     bedrock: BedrockConfig = Field(default_factory=BedrockConfig)
     """Amazon Bedrock settings, used with `backend: bedrock`."""
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    """OpenAI fine-tuning API settings, used with `backend: openai`."""
