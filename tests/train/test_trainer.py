@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tunewise.train import checkpoints as C
 from tunewise.train import trainer as T
 from tunewise.train.backend import LocalBackend, TrainRequest
 from tunewise.train.config import TrainConfig
@@ -60,7 +61,7 @@ def test_resume_continues_from_checkpoint_step(tiny_model, tmp_path, monkeypatch
     ref = LocalBackend().submit(TrainRequest(dataset, cfg, tmp_path / "ref", progress=False))
     total = ref.result["metrics"]["steps"]
 
-    real = T._checkpoint
+    real = C.save
     calls = {"n": 0}
 
     def crash_after_second_checkpoint(*a, **k):
@@ -69,14 +70,14 @@ def test_resume_continues_from_checkpoint_step(tiny_model, tmp_path, monkeypatch
         if calls["n"] == 2:
             raise KeyboardInterrupt  # the process dies right after writing a checkpoint
 
-    monkeypatch.setattr(T, "_checkpoint", crash_after_second_checkpoint)
+    monkeypatch.setattr(C, "save", crash_after_second_checkpoint)
     backend = LocalBackend()
     with pytest.raises(KeyboardInterrupt):
         backend.submit(TrainRequest(dataset, cfg, tmp_path / "out", progress=False))
     job = JobStore().list_jobs(limit=1)[0]
     assert job.status == "failed"
     assert [c.step for c in JobStore().checkpoints(job.id)] == [2, 4]
-    monkeypatch.setattr(T, "_checkpoint", real)
+    monkeypatch.setattr(C, "save", real)
 
     done = backend.resume(job.id, progress=False)
     assert done.status == "succeeded"

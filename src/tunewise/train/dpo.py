@@ -15,7 +15,7 @@ from typing import Any
 
 from tunewise.errors import DataError, JobError
 from tunewise.train.config import TrainConfig
-from tunewise.train.trainer import RunContext
+from tunewise.train.context import RunContext
 
 
 def preference_example(row: dict[str, Any], where: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from tunewise.errors import DataError
 from tunewise.train.config import TrainConfig
+from tunewise.train.context import RunContext
 from tunewise.train.jobs import JobStore
-from tunewise.train.trainer import RunContext
 
 
 def validate_files(data_dir: Path, method: str) -> int:
