@@ -69,3 +69,61 @@ def test_stop_after_skips_the_rest(tmp_path: Path) -> None:
     assert calls == ["a", "b"]
     assert [r.status for r in records] == ["ran", "ran", "skipped", "skipped"]
     assert records[3].note == "prompt-only passes"
+
+
+def test_a_stage_whose_files_went_missing_runs_again(tmp_path: Path) -> None:
+    calls: list[str] = []
+    material = {"a": 1, "b": 1, "c": 1, "d": 1}
+    run_stages(tmp_path, _pipeline(calls, material))
+    (tmp_path / "b" / "out.txt").unlink()
+    calls.clear()
+    records = run_stages(tmp_path, _pipeline(calls, material))
+    assert calls == ["b"]  # c depends on b's key, which did not change
+    assert records[1].status == "ran" and "missing or changed, e.g. out.txt" in records[1].note
+
+
+def _interrupted_then(tmp_path: Path, *, resume: bool) -> tuple[list[str], str]:
+    """A resumable stage killed half-way (a file but no stage.json), then run again."""
+    seen: list[str] = []
+
+    def work(folder: Path, upstream: dict) -> dict:
+        progress = folder / "progress.txt"
+        seen.append(progress.read_text() if progress.exists() else "fresh")
+        progress.write_text("half")
+        if len(seen) == 1:
+            raise KeyboardInterrupt  # killed: no stage.json, the folder stays as it was
+        return {"value": 1}
+
+    stage = Stage("t", work, key_material=1, resumable=True)
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(tmp_path, [stage])
+    records = run_stages(tmp_path, [stage], resume=resume)
+    return seen, records[0].note
+
+
+def test_resume_keeps_an_unfinished_resumable_stage(tmp_path: Path) -> None:
+    seen, note = _interrupted_then(tmp_path, resume=True)
+    assert seen == ["fresh", "half"]
+    assert note == "continued an unfinished attempt"
+
+
+def test_without_resume_an_unfinished_stage_starts_over_and_says_so(tmp_path: Path) -> None:
+    seen, note = _interrupted_then(tmp_path, resume=False)
+    assert seen == ["fresh", "fresh"]
+    assert "started over" in note and "--resume" in note
+
+
+def test_resume_does_not_continue_an_attempt_with_another_key(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def work(folder: Path, upstream: dict) -> dict:
+        seen.append("kept" if (folder / "x").exists() else "fresh")
+        (folder / "x").write_text("1")
+        if len(seen) == 1:
+            raise DataError("stopped")
+        return {}
+
+    with pytest.raises(StageFailed, match="training continues from its last checkpoint"):
+        run_stages(tmp_path, [Stage("t", work, key_material=1, resumable=True)])
+    run_stages(tmp_path, [Stage("t", work, key_material=2, resumable=True)], resume=True)
+    assert seen == ["fresh", "fresh"]  # the config changed: that attempt cannot be continued

@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
             None, "--run-id", help="Folder under run.runs_dir (default: the project name)."
         ),
         resume: bool = typer.Option(
-            False, "--resume", help="Continue a run that stopped: finished stages are reused."
+            False,
+            "--resume",
+            help="Continue a run that stopped: finished stages are reused and an interrupted "
+            "training job continues from its last checkpoint (same job id).",
         ),
         train_anyway: bool = typer.Option(
             False,
@@ -36,20 +39,16 @@ def register(app: typer.Typer) -> None:
 
         Each stage writes under `runs/RUN_ID/STAGE/` and is keyed by a hash of its inputs and
         config: a re-run skips unchanged stages (and says so), a change re-runs only what depends
-        on it. If a prompt-only variant already reaches run.target_score, the run stops before
+        on it. A stage that did not finish starts over, except that with --resume an interrupted
+        training job continues from its last checkpoint (same job id). If a prompt-only variant already reaches run.target_score, the run stops before
         training. Exit code 0 when the gate accepts (or training was not needed), 10 when it blocks.
         """
-        from tunewise.config import load_config
-        from tunewise.errors import GateBlocked, TunewiseError
+        from rich.markup import escape
+
+        from tunewise.errors import GateBlocked
         from tunewise.pipeline.run import RunOptions
         from tunewise.pipeline.run import run as run_pipeline
         from tunewise.pipeline.stages import StageRecord
-
-        if resume:
-            cfg = load_config(config)
-            folder = Path(cfg.run.runs_dir) / (run_id or cfg.project)
-            if not folder.is_dir():
-                raise TunewiseError(f"--resume: no run at {folder}; start one without --resume")
 
         def on_event(rec: StageRecord) -> None:
             label = {
@@ -58,12 +57,14 @@ def register(app: typer.Typer) -> None:
                 "skipped": "[yellow]skipped[/]",
             }[rec.status]
             extra = f" ({rec.seconds:.1f} s)" if rec.status == "ran" else ""
+            extra += f" - {escape(rec.note)}" if rec.note and rec.status == "ran" else ""
             err_console.print(f"stage [bold]{rec.name}[/]: {label}{extra}", markup=True)
 
         summary = run_pipeline(
             config,
             RunOptions(
                 run_id=run_id,
+                resume=resume,
                 train_anyway=train_anyway,
                 progress=progress,
                 on_event=on_event,
@@ -102,7 +103,10 @@ def register(app: typer.Typer) -> None:
         if rec.name == "baseline":
             return ", ".join(f"{k} {v:.1%}" for k, v in (o.get("scores") or {}).items())
         if rec.name == "train":
-            return f"job {o.get('job_id')} {o.get('status')}"
+            resumed = o.get("resumed_from_step")
+            return f"job {o.get('job_id')} {o.get('status')}" + (
+                f" (resumed from step {resumed})" if resumed else ""
+            )
         if rec.name == "compare":
             p = o.get("primary") or {}
             if p.get("candidate") is not None:

@@ -90,6 +90,11 @@ class LocalBackend:
         self.store = store or JobStore()
 
     def submit(self, request: TrainRequest) -> Job:
+        """Record the job and train it to the end in this process."""
+        return self.run(self.create(request).id, progress=request.progress)
+
+    def create(self, request: TrainRequest) -> Job:
+        """Record a job without starting it, so a caller can note its id first (see `run`)."""
         cfg = request.config
         out = (
             request.out or Path("adapters") / f"{request.data.name}-{cfg.method}-{int(time.time())}"
@@ -101,7 +106,11 @@ class LocalBackend:
             out=str(Path(out).resolve()),
             config=cfg.model_dump(mode="json"),
         )
-        return self._run(job.id, resume=False, progress=request.progress)
+        return job
+
+    def run(self, job_id: str, progress: bool = True) -> Job:
+        """Train a created job to the end in this process."""
+        return self._run(job_id, resume=False, progress=progress)
 
     def resume(self, job_id: str, progress: bool = True) -> Job:
         """Continue a job from its last checkpoint (after a crash, kill or cancel)."""

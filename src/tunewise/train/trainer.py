@@ -233,9 +233,9 @@ def _tps(state: TrainState) -> float:
 def _report(
     ctx: RunContext, point: dict[str, Any], state: TrainState, total_steps: int, track: Any
 ) -> None:
-    """A metrics event (and tracker point) on the first step, every tenth, and after each eval."""
+    """A metrics event (and tracker point) on the first and last step, every tenth, after evals."""
     valid = point.get("valid_loss")
-    if valid is None and state.step % 10 and state.step != 1:
+    if valid is None and state.step % 10 and state.step not in (1, total_steps):
         return
     ctx.event(
         f"Step {state.step}/{total_steps}: training loss={point['train_loss']:.4f}"

@@ -1,0 +1,219 @@
+"""What each stage of `tunewise run` does: `stage(ctx, folder, upstream) -> outputs`.
+
+`run.build_stages` binds each function to the run's `StageContext` and says what its cache key
+depends on; `stages.run_stages` calls them in order. Heavy imports stay inside the functions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunewise.artifacts import atomic_write_json, read_json, sha256_file
+from tunewise.config import ProjectConfig
+from tunewise.errors import ConfigError, JobError
+
+if TYPE_CHECKING:
+    from tunewise.train.backend import LocalBackend
+    from tunewise.train.jobs import Job
+
+Upstream = dict[str, dict[str, Any]]
+JOB_FILE = "job.json"
+"""The train stage's job id, written as soon as the job exists so a killed run can continue it."""
+
+
+@dataclass
+class StageContext:
+    """What every stage may read: the config, the resolved input files, display options."""
+
+    cfg: ProjectConfig
+    inputs: list[Path]
+    golden_file: Path | None
+    progress: bool = True
+
+
+def data(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """Prepare the dataset folder (validate, score, dedup, scrub, split, manifest)."""
+    from tunewise.data.prepare import prepare
+
+    res = prepare(ctx.inputs, ctx.cfg.data, folder / "dataset", golden_file=ctx.golden_file)
+    counts = res.manifest.get("counts", {})
+    return {
+        "dataset": str(res.out_dir.resolve()),
+        "manifest_sha256": sha256_file(res.out_dir / "manifest.json"),
+        "counts": {
+            **{k: counts.get(k) for k in ("read", "kept", "rejected", "train", "validation")},
+            "golden": counts.get("golden") or counts.get("golden_from_file") or 0,
+        },
+    }
+
+
+def decide(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """The decision matrix's recommendation, with the measured example count."""
+    from tunewise.decide import decide as recommend
+
+    signals = ctx.cfg.decide
+    if signals.labelled_examples == 0:  # measured beats guessed
+        kept = up["data"]["counts"].get("kept") or 0
+        signals = signals.model_copy(update={"labelled_examples": kept})
+    decision = recommend(signals).to_json()
+    atomic_write_json(folder / "decision.json", decision)
+    return {"recommendation": decision["recommendation"], "warnings": decision["warnings"]}
+
+
+def cost(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """The hosted-training cost estimate from the dataset manifest."""
+    manifest = read_json(Path(up["data"]["dataset"]) / "manifest.json")
+    estimate = manifest.get("cost") or {}
+    atomic_write_json(folder / "cost.json", estimate)
+    return {"cost": estimate}
+
+
+def baseline(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """The base model zero-shot (and few-shot) on the golden set: what prompting alone reaches."""
+    from tunewise.evaluate.api import evaluate_variant
+    from tunewise.evaluate.variants import PromptStrategy, Variant
+
+    cfg = ctx.cfg
+    golden = _golden(ctx, up)
+    train_file = str(Path(up["data"]["dataset"]) / "train.jsonl")
+    variants = {"zero-shot": Variant(model=cfg.train.base, name="base zero-shot")}
+    if cfg.run.few_shot:
+        variants["few-shot"] = Variant(
+            model=cfg.train.base,
+            name=f"base {cfg.run.few_shot}-shot",
+            prompt=PromptStrategy(few_shot=cfg.run.few_shot, train=train_file),
+        )
+    scores = {}
+    for name, variant in variants.items():
+        run = evaluate_variant(golden, variant, cfg.eval, out=folder / name, progress=ctx.progress)
+        scores[name] = run.means().get(cfg.eval.primary_metric, 0.0)
+    return {
+        "golden": str(golden),
+        "primary_metric": cfg.eval.primary_metric,
+        "scores": scores,
+        "best": max(scores, key=lambda k: scores[k]),
+        "target": cfg.run.target_score,
+    }
+
+
+def train(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """Train the adapter, or continue the job an interrupted attempt left in this folder."""
+    from tunewise.train.backend import LocalBackend, TrainRequest
+    from tunewise.train.jobs import JobStore
+
+    # Local only: a hosted job returns at once, so it has no create/run split. The job lives in
+    # the same database the register stage records the model in.
+    backend = LocalBackend(JobStore(config_url=ctx.cfg.registry.url))
+    adapter = folder / "adapter"
+    job, resumed_from = _continue(backend, folder, adapter, ctx.progress)
+    if job is None:
+        shutil.rmtree(adapter, ignore_errors=True)  # a start that never reached a checkpoint
+        request = TrainRequest(Path(up["data"]["dataset"]), ctx.cfg.train, adapter, ctx.progress)
+        job = backend.create(request)
+        atomic_write_json(folder / JOB_FILE, {"job_id": job.id})
+        job = backend.run(job.id, progress=ctx.progress)
+    if job.status != "succeeded":
+        raise JobError(f"training job {job.id} is {job.status}; see tunewise jobs events {job.id}")
+    return {
+        "adapter": str(adapter.resolve()),
+        "job_id": job.id,
+        "status": job.status,
+        "resumed_from_step": resumed_from,
+    }
+
+
+def _continue(
+    backend: LocalBackend, folder: Path, adapter: Path, progress: bool
+) -> tuple[Job | None, int | None]:
+    """(job, step it resumed from) for the job recorded in `folder`, or (None, None) to start anew.
+
+    A job finished meanwhile (`tunewise train --resume`) is taken as it is; one without a
+    checkpoint on disk, or unknown to this job store, cannot be continued.
+    """
+    recorded = folder / JOB_FILE
+    if not recorded.is_file():
+        return None, None
+    try:
+        job = backend.status(read_json(recorded)["job_id"])
+    except (JobError, KeyError, ValueError):
+        return None, None
+    if job.status == "succeeded":
+        return (job, None) if (adapter / "manifest.json").is_file() else (None, None)
+    saved = [c for c in backend.store.checkpoints(job.id) if Path(c.path).is_dir()]
+    if not saved:
+        return None, None
+    return backend.resume(job.id, progress=progress), saved[-1].step
+
+
+def compare(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """Base against fine-tuned on the golden set, with the gate's decision."""
+    from tunewise.evaluate.api import compare_variants
+    from tunewise.evaluate.variants import Variant
+
+    cfg = ctx.cfg
+    base = Variant(model=cfg.train.base, name="base zero-shot")
+    cand = Variant(model=cfg.train.base, adapter=up["train"]["adapter"], name="fine-tuned")
+    report = compare_variants(
+        Path(up["baseline"]["golden"]),
+        base,
+        cand,
+        eval_cfg=cfg.eval,
+        gate_cfg=cfg.gate,
+        out=folder,
+        progress=ctx.progress,
+    )
+    gate = report.get("gate", {})
+    return {
+        "report": str((folder / "report.json").resolve()),
+        "decision": gate.get("decision"),
+        "blocked_by": gate.get("blocked_by", []),
+        "primary": _primary(report, cfg.eval.primary_metric),
+    }
+
+
+def register(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """Register the adapter with its report and lineage; say how to promote it."""
+    from tunewise.infer import adapter_hash
+    from tunewise.registry import Registry
+
+    project, adapter = ctx.cfg.project, up["train"]["adapter"]
+    reg = Registry(config_url=ctx.cfg.registry.url)
+    # One registry name per trained artifact: the project plus the adapter's content hash.
+    name = f"{project}-{adapter_hash(adapter)[:12]}"
+    model = reg.register_run(adapter, report=up["compare"]["report"], feature=project, name=name)
+    out = {
+        "model": model.name,
+        "feature": project,
+        "adapter": adapter,
+        "gate": up["compare"]["decision"],
+        "registry": reg.engine.url.render_as_string(hide_password=True),
+    }
+    atomic_write_json(folder / "registered.json", out)
+    hint = (
+        f"tunewise registry promote {model.name} --feature {project} --alias production"
+        if up["compare"]["decision"] == "accept"
+        else "the gate blocked it: promotion will be refused"
+    )
+    return {**out, "next": hint}
+
+
+def _golden(ctx: StageContext, up: Upstream) -> Path:
+    if ctx.cfg.eval.golden:
+        return ctx.cfg.resolve(ctx.cfg.eval.golden)
+    path = Path(up["data"]["dataset"]) / "golden.jsonl"
+    if not path.is_file():
+        raise ConfigError(
+            "no golden set: set data.split.golden > 0, data.split.golden_file or eval.golden"
+        )
+    return path
+
+
+def _primary(report: dict[str, Any], metric: str) -> dict[str, Any]:
+    m = (report.get("metrics") or {}).get(metric) or {}
+    return {
+        "metric": metric,
+        **{k: m.get(k) for k in ("base", "candidate", "delta", "ci", "mcnemar")},
+    }
