@@ -11,6 +11,8 @@ from tunewise.data.targets import parse_target
 @pytest.mark.parametrize(
     ("n", "epochs"),
     [
+        (-1, 0),
+        (0, 0),
         (1, 25),
         (10, 10),
         (20, 5),

@@ -162,23 +162,44 @@ def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
         load_file(tmp_path / "nope.jsonl", InputConfig())
 
 
-def test_golden_file_formats(tmp_path: Path) -> None:
+def test_golden_files_are_read_by_the_one_golden_reader(tmp_path: Path) -> None:
+    """`data prepare` and `eval` accept the same golden files and see the same cases."""
+    from tunewise.evaluate.golden import load_golden as eval_golden
+
     g = _write(
         tmp_path / "g.jsonl",
         [
             {
-                "messages": [{"role": "user", "content": "q"}],
+                "id": "g-1",
+                "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
                 "expected": {"intent": "a"},
                 "tags": ["safety"],
+                "provenance": "production",
             },
-            CHAT,
+            "",
+            {"id": "g-2", "messages": [{"role": "user", "content": "q2"}], "expected": "text"},
         ],
     )
-    rows = load_golden(g, InputConfig())
-    assert rows[0].answer() == '{"intent": "a"}' and rows[0].tags == ["safety"]
-    bad = _write(tmp_path / "bad.jsonl", [CHAT, "nope"])
-    with pytest.raises(DataError, match=r"bad\.jsonl line 2"):
-        load_golden(bad, InputConfig())
+    rows, cases = load_golden(g), eval_golden(g).cases
+    assert [r.id for r in rows] == [c.id for c in cases] == ["g-1", "g-2"]
+    assert [r.prompt_messages() for r in rows] == [c.messages for c in cases]
+    assert [r.answer() for r in rows] == [c.expected_text() for c in cases]
+    assert [r.tags for r in rows] == [c.tags for c in cases] == [["safety"], []]
+    assert [(r.source.line, r.provenance) for r in rows] == [(1, "production"), (3, "human")]
+
+    # Chat rows (the answer as a final assistant turn), a missing id, unknown keys: refused by both,
+    # with the same message naming every line.
+    bad = _write(tmp_path / "bad.jsonl", [CHAT, {"messages": [], "expected": 1, "x": 2}, "nope"])
+    errors = []
+    for read in (load_golden, eval_golden):
+        with pytest.raises(DataError) as err:
+            read(bad)
+        errors.append(str(err.value))
+    assert errors[0] == errors[1]
+    assert "7 problem(s)" in errors[0]  # all of them at once, several per line
+    for expected in ("line 1: 'id'", "line 1: the last message is an assistant", "line 2: 'messages'",
+                     "line 2: unknown key(s) ['x']", "line 3: invalid JSON"):  # fmt: skip
+        assert expected in errors[0], errors[0]
 
 
 def test_parquet_goes_through_hf_datasets(tmp_path: Path) -> None:

@@ -251,7 +251,12 @@ def test_user_golden_file_keeps_its_prompts_out_of_train(project: Path) -> None:
     leaked = _good(5)["messages"][:2]
     golden.write_text(
         json.dumps(
-            {"messages": leaked, "expected": {"intent": INTENTS[5]}, "tags": ["intent:upgrade"]}
+            {
+                "id": "g-1",
+                "messages": leaked,
+                "expected": {"intent": INTENTS[5]},
+                "tags": ["intent:upgrade"],
+            }
         )
         + "\n"
     )

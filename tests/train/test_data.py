@@ -84,9 +84,3 @@ def test_length_grouped_batches_are_deterministic_and_tight():
     assert sorted(i for b in a for i in b) == list(range(200))
     padded = sum(max(lengths[i] for i in b) * len(b) for b in a)
     assert padded / sum(lengths) < 1.05
-
-
-def test_auto_epochs_follows_openai_heuristic():
-    assert D.auto_epochs(10) == 10
-    assert D.auto_epochs(500) == 3
-    assert D.auto_epochs(20_000) == 1

@@ -92,7 +92,11 @@ def find_price(target_spec: str) -> Price | None:
 
 
 def auto_epochs(n_examples: int) -> int:
-    """OpenAI's heuristic: 3 epochs, raised toward 100 examples seen, capped near 25,000."""
+    """What `epochs: auto` means, for cost estimates and local training alike.
+
+    OpenAI's cookbook heuristic: 3 epochs, raised toward 100 examples seen (at most 25), lowered
+    toward 25,000 (at least 1); no examples, no epochs.
+    """
     if n_examples <= 0:
         return 0
     if n_examples * 3 < 100:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -238,13 +238,18 @@ def find_duplicates(rows: Sequence[Row], cfg: DedupConfig) -> DedupResult:
 
 
 def cross_duplicates(
-    candidates: Sequence[Row], references: Sequence[Row], cfg: DedupConfig, label: str = "held-out"
+    candidates: Sequence[Row],
+    references: Sequence[Row],
+    cfg: DedupConfig,
+    label: str | Callable[[Row], str] = "held-out",
 ) -> dict[str, str]:
     """Candidates whose prompt (user turns, system stripped) duplicates a reference row's: leakage.
 
     Exact duplicates are always reported; near-duplicates when `cfg.near`. Returns candidate id ->
-    reason, e.g. `leak: exact duplicate of golden row r-... (golden.jsonl line 3)` with label="golden".
+    reason, e.g. `leak: exact duplicate of golden row r-... (golden.jsonl line 3)` with label="golden"
+    (or a function naming each reference row's split).
     """
+    name = label if callable(label) else (lambda _ref: label)
     ref_texts = [normalize(r.text(("user",))) for r in references]
     cand_texts = [normalize(r.text(("user",))) for r in candidates]
     out: dict[str, str] = {}
@@ -255,7 +260,9 @@ def cross_duplicates(
         j = first.get(t, -1)
         if j >= 0:
             ref = references[j]
-            out[candidates[i].id] = f"leak: exact duplicate of {label} row {ref.id} ({ref.source})"
+            out[candidates[i].id] = (
+                f"leak: exact duplicate of {name(ref)} row {ref.id} ({ref.source})"
+            )
     if not cfg.near or not references or not candidates:
         return out
     sig, has = signatures(ref_texts + cand_texts, cfg.num_perm, cfg.shingle_size)
@@ -271,6 +278,6 @@ def cross_duplicates(
         if match >= 0:
             ref = references[match]
             out[row.id] = (
-                f"leak: near-duplicate (J≈{sim:.2f}) of {label} row {ref.id} ({ref.source})"
+                f"leak: near-duplicate (J≈{sim:.2f}) of {name(ref)} row {ref.id} ({ref.source})"
             )
     return out

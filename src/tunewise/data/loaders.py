@@ -375,39 +375,22 @@ def _with_system(messages: list[dict[str, Any]], cfg: InputConfig) -> list[dict[
     return messages
 
 
-def load_golden(path: Path, cfg: InputConfig) -> list[Row]:
-    """A golden set the user brings: golden format (`messages` prompt + `expected`) or chat rows.
+def load_golden(path: str | Path) -> list[Row]:
+    """A golden file the user brings, as rows (prompt + reference answer) for the leakage check.
 
-    Unlike training inputs, a golden file must be clean: any bad line raises DataError naming it.
+    Read by the one golden reader (`tunewise.data.golden`), so `data prepare` and `eval` accept and
+    refuse the same files and see the same cases; the ids are the file's own.
     """
+    from tunewise.data.golden import read_cases
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: golden file not found; check split.golden_file or --golden")
-    rows: list[Row] = []
-    problems: list[str] = []
-    for line, _raw, obj in _jsonl_records(path, cfg):
-        source = Source(path.name, line)
-        try:
-            if isinstance(obj, _Bad):
-                raise obj
-            if "expected" in obj:
-                expected = obj["expected"]
-                text = (
-                    expected
-                    if isinstance(expected, str)
-                    else json.dumps(expected, sort_keys=True, ensure_ascii=False)
-                )
-                obj = {
-                    **obj,
-                    "messages": [
-                        *_messages(obj.get("messages"), "messages"),
-                        {"role": "assistant", "content": text},
-                    ],
-                }
-            rows.append(row_from_object(obj, source, cfg))
-        except Exception as exc:
-            problems.append(f"{source}: {exc}")
-    if problems:
-        listing = "\n  ".join(problems[:10])
-        raise DataError(f"{path}: {len(problems)} bad golden row(s); fix them:\n  {listing}")
-    return rows
+    return [
+        Row(
+            [*c.messages, {"role": "assistant", "content": c.expected_text()}],
+            Source(path.name, c.line),
+            provenance=c.provenance,
+            tags=list(c.tags),
+            id=c.id,
+        )
+        for c in read_cases(path)
+    ]

@@ -12,19 +12,17 @@ import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunewise import __version__
 from tunewise.artifacts import atomic_write_json, atomic_write_jsonl, sha256_file
 from tunewise.data.config import DataConfig
 from tunewise.data.cost import estimate_cost
+from tunewise.data.results import CheckResult, token_stats
 from tunewise.data.schema import Reject, Row
 from tunewise.data.split import Split, label_distribution, to_golden
 from tunewise.data.targets import count_tokens
 from tunewise.errors import DataError
-
-if TYPE_CHECKING:
-    from tunewise.data.prepare import CheckResult
 
 MANIFEST_FORMAT = "tunewise.dataset/1"
 
@@ -102,14 +100,12 @@ def _manifest(
     cfg: DataConfig,
     golden_path: str | Path | None,
 ) -> dict[str, Any]:
-    from tunewise.data.prepare import _token_stats
-
     train_tokens = _tokens(split.train, result.token_counts, result)
     tokens = {
         "counted_with": result.target.encoding or f"{result.target.name} tokenizer",
         "exact": result.target.tokens_exact,
-        "train": _token_stats(train_tokens),
-        "validation": _token_stats(_tokens(split.validation, result.token_counts, result)),
+        "train": token_stats(train_tokens),
+        "validation": token_stats(_tokens(split.validation, result.token_counts, result)),
     }
     cost = estimate_cost(train_tokens, result.target, epochs=cfg.epochs)
     stratify = cfg.split.stratify_by

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunewise.data.config import DataConfig
-from tunewise.data.cost import CostEstimate, estimate_cost
+from tunewise.data.cost import estimate_cost
 from tunewise.data.loaders import load_files, load_golden
+from tunewise.data.results import CheckResult, PrepareResult, token_stats
 from tunewise.data.schema import Reject, Row
 from tunewise.data.split import Split, assign_splits, label_distribution, remove_leakage
 from tunewise.data.targets import (
@@ -32,42 +32,6 @@ from tunewise.errors import DataError
 
 Progress = Callable[[str], None]
 """Called with the name of each step as it starts (the CLI shows it on stderr)."""
-
-
-@dataclass
-class CheckResult:
-    """What `check` found: kept rows, rejects, counts per step, tokens, mix, PII, cost, blockers."""
-
-    target: Target
-    rows: list[Row]
-    rejects: list[Reject]
-    counts: dict[str, int]
-    tokens: dict[str, int]
-    token_counts: dict[str, int]
-    labels: dict[str, int]
-    provenance: dict[str, int]
-    pii: dict[str, Any]
-    dedup: dict[str, Any]
-    cost: CostEstimate
-    inputs: list[dict[str, Any]]
-    blocking: list[str] = field(default_factory=list)
-    pii_mapping: Any = field(default=None, repr=False)
-    """The PII placeholder table (raw values: never written); reused to redact a golden file."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.blocking
-
-
-@dataclass
-class PrepareResult:
-    """A written dataset version: where, its manifest, and the check it was built from."""
-
-    out_dir: Path
-    manifest: dict[str, Any]
-    check: CheckResult
-    split: Split
-    augmented: int
 
 
 def _noop(_: str) -> None:
@@ -129,7 +93,7 @@ def check(
         rows=kept,
         rejects=sorted(rejects, key=lambda j: (j.source.file, j.source.line)),
         counts=counts,
-        tokens=_token_stats(kept_tokens),
+        tokens=token_stats(kept_tokens),
         token_counts={r.id: tok[r.id] for r in kept},
         labels=label_distribution(kept, cfg.split.stratify_by),
         provenance=provenance,
@@ -288,18 +252,6 @@ def _blockers(
     return out
 
 
-def _token_stats(counts: list[int]) -> dict[str, int]:
-    if not counts:
-        return {"total": 0, "mean": 0, "max": 0, "p95": 0}
-    ordered = sorted(counts)
-    return {
-        "total": sum(counts),
-        "mean": round(sum(counts) / len(counts)),
-        "max": ordered[-1],
-        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-    }
-
-
 def _break_even_sizes(rows: list[Row], target: Target, opts: dict[str, int]) -> dict[str, int]:
     """Per-request prompt/answer sizes for the break-even: given, else measured on a sample of rows."""
     sizes = {
@@ -350,7 +302,7 @@ def prepare(
     if result.blocking:
         raise DataError("data prepare stopped:\n  " + "\n  ".join(result.blocking))
     golden_path = golden_file or cfg.split.golden_file
-    external = load_golden(Path(golden_path), cfg.input) if golden_path else []
+    external = load_golden(golden_path) if golden_path else []
     if external and cfg.pii.mode == "redact":
         from tunewise.data import pii
 
@@ -387,7 +339,7 @@ def prepare(
     result.rows = final
     result.provenance = dict(sorted(Counter(r.provenance for r in final).items()))
     result.labels = label_distribution(final, cfg.split.stratify_by)
-    result.tokens = _token_stats([result.token_counts[r.id] for r in final])
+    result.tokens = token_stats([result.token_counts[r.id] for r in final])
     result.rejects = rejects
     blocking = _blockers(final, result.provenance, {"rows_with_pii": 0}, result.target, cfg)
     if blocking:

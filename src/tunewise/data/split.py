@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from tunewise.data.config import DedupConfig, SplitConfig
 from tunewise.data.schema import Row
 
 NO_LABEL = "(none)"
-_ROW_REF = re.compile(r"\b(r-[0-9a-f]+(?:-\d+)?)")
 
 
 @dataclass
@@ -107,11 +105,9 @@ def remove_leakage(split: Split, external_golden: Sequence[Row], dedup_cfg: Dedu
     references = [*split.validation, *split.golden, *external_golden]
     if not references or not split.train:
         return split
-    found = dedup.cross_duplicates(split.train, references, dedup_cfg, label="held-out")
-    leaked = {}
-    for rid, reason in sorted(found.items()):
-        ref = next((w for w in _ROW_REF.findall(reason) if w in which), None)
-        leaked[rid] = reason.replace("held-out row", f"{which[ref]} row", 1) if ref else reason
+    leaked = dedup.cross_duplicates(
+        split.train, references, dedup_cfg, label=lambda ref: which[ref.id]
+    )
     split.leaked = leaked
     split.train = [r for r in split.train if r.id not in leaked]
     return split

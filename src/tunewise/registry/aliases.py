@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tunewise.errors import RegistryError
-from tunewise.registry.lineage import find_model, verify_model
+from tunewise.registry.lineage import event_dict, find_model, verify_model
 from tunewise.registry.tables import Alias, AliasEvent, GateDecision, Model, as_utc, utcnow
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -283,27 +283,6 @@ def _record(
     row.model_id, row.event_id, row.updated_at = model.id, event.id, utcnow()
     s.flush()
     return event
-
-
-def _name(s: Session, model_id: int | None) -> str | None:
-    m = s.get(Model, model_id) if model_id is not None else None
-    return m.name if m else None
-
-
-def event_dict(s: Session, e: AliasEvent) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "feature": e.feature,
-        "alias": e.alias,
-        "action": e.action,
-        "model": _name(s, e.model_id),
-        "previous": _name(s, e.previous_model_id),
-        "gate_id": e.gate_id,
-        "forced": e.forced,
-        "reason": e.reason,
-        "by": e.by,
-        "at": as_utc(e.created_at).isoformat(),
-    }
 
 
 def history(s: Session, feature: str, alias: str) -> list[dict[str, Any]]:

@@ -176,6 +176,28 @@ def eval_dict(e: EvalReport) -> dict[str, Any]:
     }
 
 
+def _name(s: Session, model_id: int | None) -> str | None:
+    m = s.get(Model, model_id) if model_id is not None else None
+    return m.name if m else None
+
+
+def event_dict(s: Session, e: AliasEvent) -> dict[str, Any]:
+    """One alias change (promote, rollback, ...) with model names, JSON-ready."""
+    return {
+        "id": e.id,
+        "feature": e.feature,
+        "alias": e.alias,
+        "action": e.action,
+        "model": _name(s, e.model_id),
+        "previous": _name(s, e.previous_model_id),
+        "gate_id": e.gate_id,
+        "forced": e.forced,
+        "reason": e.reason,
+        "by": e.by,
+        "at": as_utc(e.created_at).isoformat(),
+    }
+
+
 def lineage(s: Session, m: Model) -> dict[str, Any]:
     """The whole chain for one model, JSON-ready."""
     ds = s.get(Dataset, m.dataset_id) if m.dataset_id is not None else None
@@ -191,8 +213,6 @@ def lineage(s: Session, m: Model) -> dict[str, Any]:
         .where(or_(AliasEvent.model_id == m.id, AliasEvent.previous_model_id == m.id))
         .order_by(AliasEvent.id)
     ).all()
-    from tunewise.registry.aliases import event_dict
-
     dataset: dict[str, Any] | None = dataset_dict(ds) if ds else None
     if dataset is None and m.dataset_sha256:
         dataset = {"manifest_sha256": m.dataset_sha256, "registered": False}

@@ -262,7 +262,7 @@ class Registry:
             event = aliases.promote(
                 s, model, feature, alias, reason, current_user(by), force, golden
             )
-            out = aliases.event_dict(s, event)
+            out = lineage.event_dict(s, event)
         mlflow_sync.sync_alias(self, out)
         return out
 
@@ -276,7 +276,7 @@ class Registry:
         """Give `feature@alias` back to the holder before the current one, in one step."""
         with self.session() as s:
             event = aliases.rollback(s, feature, alias, reason, current_user(by))
-            out = aliases.event_dict(s, event)
+            out = lineage.event_dict(s, event)
         mlflow_sync.sync_alias(self, out)
         return out
 

@@ -22,7 +22,7 @@ from tunewise.errors import ConfigError, DataError, JobError, TunewiseError
 from tunewise.train import aws
 from tunewise.train.backend import TrainRequest, register_backend
 from tunewise.train.bedrock_format import Family, convert_file, family_for, hyperparameters
-from tunewise.train.bedrock_mirror import register_dataset, registry_call
+from tunewise.train.bedrock_mirror import refresh_import, register_dataset, registry_call
 from tunewise.train.jobs import TERMINAL, Job, JobStore
 
 Echo = Callable[[str], None]
@@ -132,8 +132,6 @@ class BedrockBackend:
         if job.status in TERMINAL or not (job.result or {}).get("job_arn"):
             return job
         if job.method == "import":
-            from tunewise.train.export_bedrock import refresh_import
-
             return refresh_import(self, job)
         return self._refresh(job)
 

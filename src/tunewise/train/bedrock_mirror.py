@@ -4,6 +4,7 @@ Statuses map onto OpenAI's; the losses GetModelCustomizationJob reports become m
 Completed the per-step losses Bedrock writes to the output bucket
 (`.../training_artifacts/step_wise_training_metrics.csv`, `.../validation_metrics.csv`) become
 "Step N/M" metrics events, and the `outputModelArn` is registered with its dataset and job.
+A Custom Model Import job (`export_bedrock.py`) is mirrored the same way (`refresh_import`).
 A registry failure is a warning event: the hosted job goes on either way.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunewise.train import aws
 from tunewise.train.jobs import Job
 
 if TYPE_CHECKING:
@@ -233,3 +235,45 @@ def registry_call(backend: BedrockBackend, job_id: str, fn: Callable[[Any], Any]
     except Exception as exc:  # the hosted job goes on; the warning says what was not recorded
         backend.store.event(job_id, f"Registry not updated: {exc}", level="warn")
         return None
+
+
+def refresh_import(backend: BedrockBackend, job: Job) -> Job:
+    """One GetModelImportJob poll, mirrored like a customization job's."""
+    info = job.result or {}
+    br = backend.client("bedrock", info.get("region"))
+    try:
+        resp = br.get_model_import_job(jobIdentifier=info["job_arn"])
+    except Exception as exc:
+        raise aws.provider_error(exc, f"reading Bedrock import job {info['job_name']}") from exc
+    return apply_status(backend, job, resp, completed=_imported)
+
+
+def _imported(
+    backend: BedrockBackend, job: Job, info: dict[str, Any], resp: dict[str, Any]
+) -> None:
+    arn = resp.get("importedModelArn")
+    if not arn:
+        fail(
+            backend,
+            job.id,
+            info,
+            "no_imported_model",
+            "Bedrock completed without an importedModelArn",
+        )
+        return
+    info.update(imported_model_arn=arn, fine_tuned_model=arn)
+    model = registry_call(
+        backend,
+        job.id,
+        lambda reg: reg.register_model(
+            provider_model_id=arn,
+            name=info.get("imported_model_name"),
+            base=job.base,
+            base_hash=info.get("base_hash"),
+            dataset=info.get("dataset_sha256"),
+            job=info["job_arn"],
+            backend="bedrock",
+        ),
+    )
+    created = f"Imported model created: {arn} (invoke it on demand with InvokeModel or Converse)"
+    succeed(backend, job.id, info, model, created)

@@ -225,13 +225,3 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
         "n_positions": ids.numel(),
         "n_shared": 0,
     }
-
-
-def auto_epochs(n_rows: int) -> int:
-    """OpenAI's cookbook heuristic: 3 epochs, more for tiny sets, fewer for huge ones."""
-    n = max(1, n_rows)
-    if n * 3 < 100:
-        return min(25, 100 // n)
-    if n * 3 > 25_000:
-        return max(1, 25_000 // n)
-    return 3

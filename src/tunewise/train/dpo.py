@@ -40,7 +40,8 @@ def run_dpo(
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from tunewise.train.data import auto_epochs, read_rows
+    from tunewise.data.cost import auto_epochs
+    from tunewise.train.data import read_rows
     from tunewise.train.modeling import default_threads, pick_dtype
 
     torch.set_num_threads(cfg.num_threads or default_threads())

@@ -146,7 +146,9 @@ class _Plan:
 
 
 def _plan(cfg: TrainConfig, n_train: int, accelerator: Any) -> _Plan:
-    epochs = D.auto_epochs(n_train) if cfg.epochs == "auto" else int(cfg.epochs)
+    from tunewise.data.cost import auto_epochs
+
+    epochs = auto_epochs(n_train) if cfg.epochs == "auto" else int(cfg.epochs)
     world = accelerator.num_processes if accelerator else 1
     rank = accelerator.process_index if accelerator else 0
     micro_per_epoch = math.ceil(n_train / cfg.batch_size) // world
