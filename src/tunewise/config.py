@@ -17,6 +17,7 @@ from tunewise.data.config import DataConfig
 from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
 from tunewise.evaluate.config import EvalConfig, GateConfig
+from tunewise.monitor.config import MonitorConfig
 from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig
 from tunewise.serve.config import ServeConfig
@@ -38,6 +39,7 @@ class ProjectConfig(BaseModel):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     # Folder the config was loaded from; relative paths in the config resolve against it.
     _base_dir: Path = Path(".")

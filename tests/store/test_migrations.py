@@ -30,6 +30,7 @@ TABLES = {
     "gates",
     "aliases",
     "alias_events",
+    "registry_events",
     # job store
     "fine_tuning_jobs",
     "fine_tuning_job_events",

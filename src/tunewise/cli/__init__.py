@@ -99,6 +99,7 @@ def _register_all() -> None:
         decide_cmd,
         eval_cmd,
         export_cmd,
+        monitor_cmd,
         registry_cmd,
         run_cmd,
         train_cmd,
@@ -114,6 +115,7 @@ def _register_all() -> None:
         registry_cmd,
         run_cmd,
         db_cmd,
+        monitor_cmd,
     ):
         module.register(app)
 

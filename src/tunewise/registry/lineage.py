@@ -20,6 +20,7 @@ from tunewise.registry.tables import (
     GateDecision,
     Job,
     Model,
+    RegistryEvent,
     as_utc,
     utcnow,
 )
@@ -195,6 +196,19 @@ def event_dict(s: Session, e: AliasEvent) -> dict[str, Any]:
         "reason": e.reason,
         "by": e.by,
         "at": as_utc(e.created_at).isoformat(),
+    }
+
+
+def event_record_dict(s: Session, e: RegistryEvent) -> dict[str, Any]:
+    """One registry event (a monitor trigger, ...), JSON-ready."""
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "feature": e.feature,
+        "model": _name(s, e.model_id),
+        "detail": json.loads(e.detail_json),
+        "recorded_at": _time(e.created_at),
+        "recorded_by": e.recorded_by,
     }
 
 

@@ -27,7 +27,16 @@ from tunewise.errors import RegistryError
 from tunewise.registry import aliases, catalog, lineage, mlflow_sync
 from tunewise.registry.catalog import current_user
 from tunewise.registry.ingest import read_eval, read_gate
-from tunewise.registry.tables import Alias, Dataset, EvalReport, GateDecision, Job, Model, utcnow
+from tunewise.registry.tables import (
+    Alias,
+    Dataset,
+    EvalReport,
+    GateDecision,
+    Job,
+    Model,
+    RegistryEvent,
+    utcnow,
+)
 from tunewise.store import get_engine, resolve_url, transaction
 
 
@@ -315,6 +324,44 @@ class Registry:
         """feature@alias -> model and serving location, for the gateway (hashes re-checked)."""
         with self.session() as s:
             return aliases.routing_table(s)
+
+    # ---- events --------------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        kind: str,
+        *,
+        feature: str | None = None,
+        model: str | None = None,
+        detail: dict[str, Any] | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """Record an event (e.g. `monitor.trigger`) for a feature and, when registered, a model."""
+        with self.session() as s:
+            m = lineage.find_model(s, model, missing_ok=True) if model else None
+            row = RegistryEvent(
+                kind=kind,
+                feature=feature,
+                model_id=m.id if m is not None else None,
+                detail_json=canonical_json({**(detail or {}), **({"model": model} if model else {})}),
+                recorded_by=current_user(by),
+            )
+            s.add(row)
+            s.flush()
+            return lineage.event_record_dict(s, row)
+
+    def events(
+        self, *, feature: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recorded events, newest first, optionally of one feature and/or kind."""
+        with self.session() as s:
+            query = select(RegistryEvent)
+            if feature is not None:
+                query = query.where(RegistryEvent.feature == feature)
+            if kind is not None:
+                query = query.where(RegistryEvent.kind == kind)
+            rows = s.scalars(query.order_by(RegistryEvent.id.desc()).limit(limit))
+            return [lineage.event_record_dict(s, r) for r in rows]
 
     # ---- reading -------------------------------------------------------------------------------
 

@@ -134,3 +134,18 @@ class AliasEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegistryEvent(Base):
+    """Something that happened to a feature or model outside promotion: a monitor trigger fired,
+    a retrain was started. `kind` is namespaced (`monitor.trigger`); `detail_json` says what."""
+
+    __tablename__ = "registry_events"
+    __table_args__ = (Index("ix_registry_events_feature_kind", "feature", "kind", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str | None] = mapped_column(String(128))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(128))

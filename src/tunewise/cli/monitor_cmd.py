@@ -1,0 +1,86 @@
+"""CLI verb of the monitor stage: `tunewise monitor FEATURE`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tunewise.cli._console import console, err_console
+
+TRIGGERED_EXIT = 11
+
+
+def monitor_cmd(
+    feature: str = typer.Argument(..., help="Feature (use case) whose traffic is checked."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml when present)."
+    ),
+    since: str = typer.Option(
+        None, "--since", help="Look-back window (7d, 36h, 90m) or an ISO time (default: monitor.window)."
+    ),
+    until: str = typer.Option(None, "--until", help="End of the window, ISO time (default: now)."),
+    requests: Path = typer.Option(
+        None, "--requests", help="Request-log rows as JSONL (see tunewise.monitor.requests)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Folder for monitor.json and monitor.html (default: runs/monitor/...)."
+    ),
+    model: str = typer.Option(
+        None, "--model", help="Registered model to compare with (default: FEATURE@monitor.alias)."
+    ),
+    train: Path = typer.Option(
+        None, "--train", help="Training JSONL to compare with instead of the registry's lineage."
+    ),
+    check: bool = typer.Option(
+        False, "--check", help=f"Exit {TRIGGERED_EXIT} when a trigger fires (for cron and CI)."
+    ),
+    record: bool = typer.Option(
+        True, "--record/--no-record", help="Record fired triggers as a registry event."
+    ),
+) -> None:
+    """Compare production traffic with the serving model's training data: input drift
+    (embeddings), output drift (label mix, lengths), live quality against the eval report,
+    staleness; write monitor.json and monitor.html and evaluate the `monitor.triggers`.
+
+    Exit codes: 0 ok; 2 bad option or config; 3 unreadable request log; 7 registry problem;
+    11 with --check when a trigger fired.
+    """
+    from tunewise.config import ProjectConfig, load_config
+    from tunewise.errors import ConfigError
+    from tunewise.monitor.api import run_monitor
+    from tunewise.monitor.report import summary_lines
+    from tunewise.monitor.requests import JsonlRequests, parse_time
+
+    if config is None and Path("tunewise.yaml").is_file():
+        config = Path("tunewise.yaml")
+    cfg = load_config(config) if config is not None else ProjectConfig()
+    if requests is None:
+        raise ConfigError(
+            "no request log to read: pass --requests FILE.jsonl (rows in the gateway's "
+            "request-log shape; `tunewise serve` logs will be read directly once wired)"
+        )
+    try:
+        end = parse_time(until) if until else None
+    except ValueError as exc:
+        raise ConfigError(f"--until '{until}': {exc}") from None
+    err_console.print(f"monitoring {feature}: reading {requests} ...")
+    result = run_monitor(
+        feature, cfg, JsonlRequests(requests), since=since, until=end, out_dir=out,
+        model=model, train=train, record=record,
+    )  # fmt: skip
+    for line in summary_lines(result.report):
+        console.print(line, soft_wrap=True, markup=False)
+    if result.event:
+        console.print(f"registry event #{result.event['id']} ({result.event['kind']})")
+    if result.webhook:
+        status = result.webhook.get("error") or f"HTTP {result.webhook['status']}"
+        console.print(f"webhook {result.webhook['url']}: {status}", markup=False)
+    console.print(f"wrote {result.paths['json']} and {result.paths['html']}", markup=False)
+    if check and result.fired:
+        raise typer.Exit(TRIGGERED_EXIT)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this stage's verb to the root app."""
+    app.command("monitor")(monitor_cmd)

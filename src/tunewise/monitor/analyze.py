@@ -1,0 +1,137 @@
+"""`analyze`: one monitor report from plain inputs (logged requests and the training examples).
+
+Embedding every logged prompt is the one costly step (MiniLM runs at tens to hundreds of texts/s
+on 2 CPU cores), so the drift checks embed a seeded uniform sample of at most `embed_sample`
+production prompts. The domain classifier's AUC has a null standard error of
+sqrt((m+n+1)/(12mn)) for m training and n production rows: once n is a few times m it is within a
+few percent of its value with every prompt, so the sample costs little power; the report gives both.
+Counts, quality, label mix and lengths use every row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from tunewise import __version__
+from tunewise.artifacts import sha256_file
+from tunewise.monitor import clusters, drift, outputs, quality
+from tunewise.monitor.config import MonitorConfig
+from tunewise.monitor.context import ModelContext, staleness
+from tunewise.monitor.embed import MODEL_NAME, cached_embed, embed
+from tunewise.monitor.requests import Request
+
+Example = tuple[str, str]
+
+
+def _sample(n: int, k: int, seed: int) -> list[int]:
+    import numpy as np
+
+    if n <= k:
+        return list(range(n))
+    return sorted(np.random.default_rng(seed).choice(n, size=k, replace=False).tolist())
+
+
+def traffic(requests: Sequence[Request]) -> dict[str, Any]:
+    """Counts: requests per arm and day, sampled texts, reviews, errors."""
+    return {
+        "requests": len(requests),
+        "by_arm": dict(sorted(Counter(r.arm for r in requests).items())),
+        "by_day": dict(sorted(Counter(r.day for r in requests).items())),
+        "with_prompt": sum(r.prompt is not None for r in requests),
+        "with_answer": sum(r.answer is not None for r in requests),
+        "reviewed": sum(r.review is not None for r in requests),
+        "errors": sum(not r.ok for r in requests),
+    }
+
+
+def input_drift(
+    requests: Sequence[Request],
+    train: Sequence[Example],
+    ctx: ModelContext,
+    cfg: MonitorConfig,
+    scrub: Callable[[str], str],
+) -> dict[str, Any]:
+    """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings."""
+    prompted = [r for r in requests if r.prompt]
+    picked = [prompted[i] for i in _sample(len(prompted), cfg.embed_sample, cfg.seed)]
+    train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
+    if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
+        return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "
+                f"(have {len(picked)} and {len(train_texts)})"}  # fmt: skip
+    # The cache is keyed by the dataset version's manifest hash, else by the train file's bytes.
+    key = ctx.dataset_sha256 or (sha256_file(ctx.train_path) if ctx.train_path else None)
+    ref, cache = cached_embed(train_texts, key)
+    prod_texts = [r.prompt or "" for r in picked]
+    start = time.perf_counter()
+    prod = embed(prod_texts)
+    seconds = time.perf_counter() - start
+    verdict, scores = drift.domain_classifier(
+        ref, prod, threshold=cfg.drift_auc, bootstrap_below=cfg.bootstrap_below, seed=cfg.seed
+    )
+    radius, far = drift.nn_outliers(ref, prod)
+    days = [r.day for r in picked]
+    return {
+        "embedder": MODEL_NAME,
+        "sample": {"prompts": len(prompted), "embedded": len(picked), "training": len(train_texts),
+                   "null_se_sample": drift.null_se(len(ref), len(picked)),
+                   "null_se_all": drift.null_se(len(ref), len(prompted))},
+        "throughput": {"texts": len(picked), "seconds": round(seconds, 3),
+                       "texts_per_s": round(len(picked) / seconds, 1) if seconds else None},
+        "training_cache": cache,
+        "classifier": verdict,
+        "outliers": {"radius": radius, "share": float(far.mean()), "expected": 0.05},
+        "by_day": drift.drift_by_day(scores, len(ref), days, far, threshold=cfg.drift_auc),
+        "clusters": clusters.grown_clusters(ref, prod, train_texts, prod_texts, k=cfg.clusters,
+                                            seed=cfg.seed, examples=cfg.examples_per_cluster,
+                                            scrub=scrub),
+    }  # fmt: skip
+
+
+def analyze(
+    requests: Sequence[Request],
+    train: Sequence[Example],
+    ctx: ModelContext,
+    cfg: MonitorConfig,
+    *,
+    label_field: str | None,
+    schema: dict[str, Any] | str | None,
+    scrub: Callable[[str], str],
+    since: datetime,
+    until: datetime,
+) -> dict[str, Any]:
+    """The whole report (without triggers): traffic, input and output drift, quality, staleness."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        timings[name] = round(time.perf_counter() - start, 3)
+        return value
+
+    train_answers = [a for _, a in train]
+    answers = [r.answer for r in requests if r.ok and r.answer is not None]
+    scorers = quality.live_scorers(train_answers, schema)
+    live = timed("quality", lambda: quality.live_quality(requests, scorers, ctx.model))
+    margin = cfg.triggers.quality_margin if cfg.triggers.quality_margin is not None else 0.0
+    return {
+        "format": "tunewise.monitor/1",
+        "tunewise_version": __version__,
+        "feature": ctx.feature,
+        "model": ctx.model,
+        "window": {"since": since.isoformat(), "until": until.isoformat()},
+        "training": {"path": str(ctx.train_path) if ctx.train_path else None,
+                     "dataset_sha256": ctx.dataset_sha256, "rows": len(train)},
+        "traffic": timed("traffic", lambda: traffic(requests)),
+        "input_drift": timed("input_drift", lambda: input_drift(requests, train, ctx, cfg, scrub)),
+        "output_drift": timed("output_drift", lambda: {
+            "labels": outputs.label_drift(train_answers, answers, label_field),
+            "lengths": outputs.length_drift(train_answers, answers)}),
+        "quality": {**live, "eval_source": ctx.eval_source, "eval_metrics": ctx.eval_metrics,
+                    "vs_eval": quality.compare_with_eval(live["model_rows"], ctx.eval_metrics, margin)},
+        "staleness": staleness(ctx, until),
+        "timings_s": timings,
+    }  # fmt: skip
