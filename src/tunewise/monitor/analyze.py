@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tunewise import __version__
@@ -102,8 +102,10 @@ def analyze(
     scrub: Callable[[str], str],
     since: datetime,
     until: datetime,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The whole report (without triggers): traffic, input and output drift, quality, staleness."""
+    """The whole report (without triggers): traffic, input and output drift, quality, and
+    staleness as of `now` (default: the current time, whatever the window)."""
     timings: dict[str, float] = {}
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
@@ -132,6 +134,6 @@ def analyze(
             "lengths": outputs.length_drift(train_answers, answers)}),
         "quality": {**live, "eval_source": ctx.eval_source, "eval_metrics": ctx.eval_metrics,
                     "vs_eval": quality.compare_with_eval(live["model_rows"], ctx.eval_metrics, margin)},
-        "staleness": staleness(ctx, until),
+        "staleness": staleness(ctx, now or datetime.now(UTC)),
         "timings_s": timings,
     }  # fmt: skip

@@ -30,7 +30,7 @@ def _words(text: str) -> set[str]:
     """The words of a text, PII the regex engine finds (emails, phones, ...) cut out first."""
     for start, end, _ in sorted(regex_spans(text), reverse=True):
         text = text[:start] + " " + text[end:]
-    return set(re.findall(r"[a-z][a-z']+", text.lower()))
+    return set(re.findall(r"\b[a-z][a-z']+", text.lower()))
 
 
 def _terms(words: list[set[str]], background: Counter[str], total: int, k: int = 5) -> list[str]:
