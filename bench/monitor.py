@@ -39,7 +39,10 @@ def _machine() -> dict[str, Any]:
     from tunewise.train.modeling import cpu_has_native_bf16
 
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "?")
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
+        "?",
+    )
     flags = sorted({f for f in ("amx_bf16", "avx512_bf16") if f in cpuinfo})
     return {"cpu": model, "bf16_flags": flags, "native_bf16": cpu_has_native_bf16(),
             "cores": len(os.sched_getaffinity(0)), "python": platform.python_version()}  # fmt: skip
@@ -67,12 +70,16 @@ def _prepare(folder: Path) -> tuple[Any, Path]:
     raw["data"]["pii"]["engine"] = "regex"
     cfg_path = folder / "tunewise.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
-    result = CliRunner().invoke(app, ["data", "prepare", "-c", str(cfg_path), "--out", str(folder / "data")])
+    result = CliRunner().invoke(
+        app, ["data", "prepare", "-c", str(cfg_path), "--out", str(folder / "data")]
+    )
     assert result.exit_code == 0, result.output
     return load_config(cfg_path), folder / "data" / "train.jsonl"
 
 
-def _run(cfg: Any, log: Path, train: Path, start: datetime, end: datetime, out: Path) -> dict[str, Any]:
+def _run(
+    cfg: Any, log: Path, train: Path, start: datetime, end: datetime, out: Path
+) -> dict[str, Any]:
     from tunewise.monitor.api import run_monitor
     from tunewise.monitor.requests import JsonlRequests
 
@@ -91,7 +98,9 @@ def _run(cfg: Any, log: Path, train: Path, start: datetime, end: datetime, out: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--text-share", type=float, default=0.1)
     ap.add_argument("--no-baseline", action="store_true", help="skip the all-prompts run")
@@ -118,7 +127,9 @@ def main() -> None:
     results["monitor_cold"] = _run(cfg, log, train, start, end, work / "cold")
     results["monitor_warm"] = _run(cfg, log, train, start, end, work / "warm")
     if not args.no_baseline:
-        everything = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(update={"embed_sample": 10**9})})
+        everything = cfg.model_copy(
+            update={"monitor": cfg.monitor.model_copy(update={"embed_sample": 10**9})}
+        )
         results["all_prompts"] = _run(everything, log, train, start, end, work / "all")
     results["loadavg_before"], results["loadavg_after"] = load_before, os.getloadavg()
     results["machine"] = _machine()

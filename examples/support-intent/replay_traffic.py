@@ -82,7 +82,9 @@ def _ticket(rng: random.Random, week: int) -> tuple[str, str, str, str | None, s
     return text, intent, priority, order, style
 
 
-def simulated_answer(rng: random.Random, intent: str, priority: str, order: str | None, style: str) -> str:
+def simulated_answer(
+    rng: random.Random, intent: str, priority: str, order: str | None, style: str
+) -> str:
     """The stand-in model: right on trained-style tickets, often wrong on new ones."""
     right = 0.94 if style == "trained" else 0.60
     draw = rng.random()
@@ -95,8 +97,13 @@ def simulated_answer(rng: random.Random, intent: str, priority: str, order: str 
 
 
 def generate_rows(
-    start: datetime, per_day: int, text_share: float = 0.25, days: int = 14, seed: int = SEED,
-    model: str = "support-intent-v1", feature: str = "support-intent",
+    start: datetime,
+    per_day: int,
+    text_share: float = 0.25,
+    days: int = 14,
+    seed: int = SEED,
+    model: str = "support-intent-v1",
+    feature: str = "support-intent",
 ) -> list[dict[str, Any]]:
     """Request-log rows for `days` days from `start` (week 2 starts on day 8)."""
     rng = random.Random(seed)
@@ -117,7 +124,10 @@ def generate_rows(
                 "replay": {"week": week, "style": style, "expected": json.loads(GEN._answer(intent, priority, order))},
             }  # fmt: skip
             if rng.random() < text_share:
-                row["prompt"] = [{"role": "system", "content": GEN.SYSTEM}, {"role": "user", "content": text}]
+                row["prompt"] = [
+                    {"role": "system", "content": GEN.SYSTEM},
+                    {"role": "user", "content": text},
+                ]
                 row["answer"] = answer
             rows.append(row)
     return rows
@@ -131,7 +141,9 @@ def _send(rows: list[dict[str, Any]], base_url: str, api_key: str, feature: str)
     for row in rows:
         prompt = row.get("prompt") or [{"role": "system", "content": GEN.SYSTEM},
                                        {"role": "user", "content": "(not sampled)"}]  # fmt: skip
-        reply = client.chat.completions.create(model=feature, messages=prompt, user=row["user"], max_tokens=48)
+        reply = client.chat.completions.create(
+            model=feature, messages=prompt, user=row["user"], max_tokens=48
+        )
         row["answer_source"] = "endpoint"
         if "prompt" in row:
             row["answer"] = reply.choices[0].message.content or ""
@@ -141,14 +153,22 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="JSONL file of request-log rows")
     p.add_argument("--per-day", type=int, default=400, help="requests per day (default 400)")
-    p.add_argument("--text-share", type=float, default=0.25, help="share of rows with prompt/answer text")
+    p.add_argument(
+        "--text-share", type=float, default=0.25, help="share of rows with prompt/answer text"
+    )
     p.add_argument("--start", help="first day (ISO date; default: 14 days before today, UTC)")
     p.add_argument("--model", default="support-intent-v1", help="model name written in the rows")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint to send tickets to (real answers)")
+    p.add_argument(
+        "--base-url", help="OpenAI-compatible endpoint to send tickets to (real answers)"
+    )
     p.add_argument("--api-key", default="tunewise", help="key for --base-url")
     args = p.parse_args(argv)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else today - timedelta(days=14)
+    start = (
+        datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+        if args.start
+        else today - timedelta(days=14)
+    )
     rows = generate_rows(start, args.per_day, args.text_share, model=args.model)
     if args.base_url:
         _send(rows, args.base_url, args.api_key, "support-intent")
@@ -156,7 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     tmp.replace(args.out)
-    print(f"wrote {len(rows)} rows ({sum('prompt' in r for r in rows)} with text) to {args.out}", file=sys.stderr)
+    print(
+        f"wrote {len(rows)} rows ({sum('prompt' in r for r in rows)} with text) to {args.out}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -1,49 +1,23 @@
 """The support-intent example as a monitored feature: its dataset version (prepared once), a
 registry where `support-intent@production` was trained on it and evaluated, and two weeks of
-replayed traffic (week 1 like training, week 2 with new phrasing and a shifted intent mix)."""
+replayed traffic (week 1 like training, week 2 with new phrasing and a shifted intent mix); and a
+webhook receiver."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from http.server import HTTPServer
 from typing import Any
 
 import pytest
-import yaml
+from monitor_helpers import EMAILS, FEATURE, MODEL, START, Hook, replay_module, write_config
 from typer.testing import CliRunner
 
 from tunewise.cli import app
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "support-intent"
-FEATURE, MODEL = "support-intent", "support-intent-v1"
-START = datetime(2026, 5, 4, tzinfo=UTC)  # a Monday; week 2 starts on May 11
-EMAILS = [f"jane.doe{i}@example.com" for i in range(20)]
-
-
-def replay_module() -> Any:
-    spec = importlib.util.spec_from_file_location("replay_traffic", EXAMPLE / "replay_traffic.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def write_config(folder: Path, **monitor: Any) -> Path:
-    raw = yaml.safe_load((EXAMPLE / "tunewise.yaml").read_text())
-    raw["data"]["inputs"] = [str(EXAMPLE / "data" / "tickets.jsonl")]
-    raw["data"]["split"]["golden_file"] = str(EXAMPLE / "data" / "golden.jsonl")
-    raw["data"]["pii"]["engine"] = "regex"  # fast and the same everywhere
-    raw["registry"] = {"url": f"sqlite:///{folder / 'tunewise.db'}"}
-    raw["run"]["runs_dir"] = str(folder / "runs")
-    raw["monitor"] = monitor
-    path = folder / f"tunewise-{len(list(folder.glob('tunewise*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +55,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         os.environ["TUNEWISE_HOME"] = old_home
 
 
-def week(n: int) -> tuple[str, str]:
-    since = START + timedelta(days=7 * (n - 1))
-    return since.isoformat(), (since + timedelta(days=7)).isoformat()
+@pytest.fixture
+def hook_url() -> Iterator[str]:
+    """URL of a real local HTTP server recording the webhook calls in `Hook.received`."""
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Hook.received.clear()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+    server.server_close()

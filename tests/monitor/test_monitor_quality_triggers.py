@@ -3,16 +3,13 @@ HTTP server; fired triggers recorded as registry events."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from monitor_helpers import Hook
 
 from tunewise.monitor.config import TriggerConfig
 from tunewise.monitor.quality import compare_with_eval, live_quality, live_scorers
@@ -33,7 +30,9 @@ def _req(day: int, arm: str, answer: str | None, **kw: Any) -> Request:
 def test_quality_per_arm_and_day() -> None:
     reqs = [_req(0, "control", GOOD) for _ in range(10)]
     reqs += [_req(1, "control", GOOD if i < 6 else BAD, latency_ms=10.0 * i) for i in range(10)]
-    reqs += [_req(1, "canary", "I'm sorry, but I can't help with that.", model="m2") for _ in range(4)]
+    reqs += [
+        _req(1, "canary", "I'm sorry, but I can't help with that.", model="m2") for _ in range(4)
+    ]
     reqs += [_req(1, "canary", None, model="m2", ok=False)]
     reqs += [_req(1, "control", None, scores={"json_valid": 0.0})]  # a score the gateway logged
     scorers = live_scorers([GOOD] * 10, SCHEMA)
@@ -48,13 +47,21 @@ def test_quality_per_arm_and_day() -> None:
     assert canary["requests"] == 5 and canary["error_rate"] == 0.2
     assert canary["metrics"]["refusal"]["mean"] == 0.0  # it refused
     assert q["model_rows_from"] == "model" and q["model_rows"]["requests"] == 21
-    assert [s.name for s in live_scorers(["plain text answer"] * 5, SCHEMA)] == ["refusal", "hallucination"]
+    assert [s.name for s in live_scorers(["plain text answer"] * 5, SCHEMA)] == [
+        "refusal",
+        "hallucination",
+    ]
 
 
 def test_compare_with_eval_needs_a_real_drop() -> None:
     live = {"metrics": {"json_valid": {"mean": 0.80, "n": 200}, "refusal": {"mean": 0.93, "n": 200},
                         "hallucination": {"mean": 0.5, "n": 10}, "other": {"mean": 0.1, "n": 500}}}  # fmt: skip
-    got = {c["metric"]: c for c in compare_with_eval(live, {"json_valid": 0.97, "refusal": 0.95, "hallucination": 1.0}, 0.05)}
+    got = {
+        c["metric"]: c
+        for c in compare_with_eval(
+            live, {"json_valid": 0.97, "refusal": 0.95, "hallucination": 1.0}, 0.05
+        )
+    }
     assert got["json_valid"]["below"] and got["json_valid"]["drop"] == pytest.approx(0.17)
     assert not got["refusal"]["below"]  # within the margin
     assert not got["hallucination"]["below"]  # too few rows to say
@@ -86,7 +93,14 @@ def _report(**over: Any) -> dict[str, Any]:
         ({"input_drift__classifier__drifted": True}, "input_drift"),
         ({"input_drift__outliers__share": 0.3}, "outliers"),
         ({"output_drift__labels__psi": 0.4}, "label_mix"),
-        ({"quality__vs_eval": [{"metric": "json_valid", "live": 0.8, "eval": 0.97, "n": 300, "below": True}]}, "quality:json_valid"),
+        (
+            {
+                "quality__vs_eval": [
+                    {"metric": "json_valid", "live": 0.8, "eval": 0.97, "n": 300, "below": True}
+                ]
+            },
+            "quality:json_valid",
+        ),
         ({"staleness__days_since_eval": 120.0}, "age:days_since_eval"),
         ({"traffic__reviewed": 250}, "reviewed_rows"),
     ],
@@ -105,39 +119,14 @@ def test_triggers_switched_off() -> None:
     assert evaluate_triggers(report, off) == []
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-    status = 204
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.received.append({"body": json.loads(body), "type": self.headers["Content-Type"]})
-        self.send_response(_Hook.status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def hook_url() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Hook.received.clear()
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
-    server.server_close()
-
-
 def test_webhook_posts_json(hook_url: str) -> None:
     assert call_webhook(hook_url, {"fired": [1]}, 5) == {"url": hook_url, "status": 204}
-    assert _Hook.received == [{"body": {"fired": [1]}, "type": "application/json"}]
-    _Hook.status = 500
+    assert Hook.received == [{"body": {"fired": [1]}, "type": "application/json"}]
+    Hook.status = 500
     try:
         out = call_webhook(hook_url, {"x": 1}, 5)
     finally:
-        _Hook.status = 204
+        Hook.status = 204
     assert out["status"] == 500 and "HTTP 500" in out["error"]
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -148,8 +137,12 @@ def test_webhook_posts_json(hook_url: str) -> None:
 
 def test_registry_events(tmp_path: Path) -> None:
     with Registry(f"sqlite:///{tmp_path / 'r.db'}") as reg:
-        reg.register_model(provider_model_id="ft:gpt-4o-mini:acme::abc", base="gpt-4o-mini", name="m1")
-        first = reg.record_event("monitor.trigger", feature="f", model="m1", detail={"fired": ["x"]})
+        reg.register_model(
+            provider_model_id="ft:gpt-4o-mini:acme::abc", base="gpt-4o-mini", name="m1"
+        )
+        first = reg.record_event(
+            "monitor.trigger", feature="f", model="m1", detail={"fired": ["x"]}
+        )
         reg.record_event("monitor.trigger", feature="g", model="unregistered")
         reg.record_event("retrain.start", feature="f")
         assert first["model"] == "m1" and first["detail"] == {"fired": ["x"], "model": "m1"}

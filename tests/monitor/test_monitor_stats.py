@@ -72,12 +72,36 @@ def test_grown_cluster_is_found_with_scrubbed_examples() -> None:
         f"locker code never came write to me at ann{i % 3}@example.com" for i in range(120)
     ]
     scrub = lambda t: t.replace("@example.com", "@<REDACTED>")  # noqa: E731
-    out = clusters.grown_clusters(train, prod, train_texts, prod_texts, k=4, seed=0, examples=2, scrub=scrub)
+    out = clusters.grown_clusters(
+        train, prod, train_texts, prod_texts, k=4, seed=0, examples=2, scrub=scrub
+    )
     top = out[0]
     assert top["grew"] and top["train_share"] == 0 and top["production_share"] == pytest.approx(0.4)
     assert "locker" in top["terms"] and len(top["examples"]) == 2
     assert all("<REDACTED>" in e and "example.com" not in e for e in top["examples"])
     assert not any(c["grew"] for c in out[1:])
+
+
+def test_new_inputs_are_the_outliers_clustered() -> None:
+    prod = unit(200, 0)
+    prod[:40] = unit(40, 1, shift=6.0)  # one new kind of input
+    far = np.zeros(200, dtype=bool)
+    far[:40] = True
+    far[150] = True  # a lone outlier joins no cluster of its own kind
+    texts = [f"membership renewed twice {i}" if i < 40 else f"refund {i}" for i in range(200)]
+    out = clusters.new_inputs(
+        ["refund"] * 10, prod, texts, far, k=8, seed=0, examples=2, scrub=str.upper
+    )
+    assert len(out) == 4  # 41 outliers, at least 10 per cluster
+    assert sum(k["n"] for k in out) == 41 and out[0]["production_share"] == out[0]["n"] / 200
+    assert all(e.startswith("MEMBERSHIP") for k in out for e in k["examples"] if "REFUND" not in e)
+    assert "membership" in {t for k in out for t in k["terms"]}
+    assert (
+        clusters.new_inputs(
+            [], prod, texts, np.zeros(200, dtype=bool), k=8, seed=0, examples=2, scrub=str
+        )
+        == []
+    )
 
 
 def test_psi_value_and_bands() -> None:
@@ -94,7 +118,9 @@ def _answers(mix: dict[str, int]) -> list[str]:
 
 def test_label_mix_against_training() -> None:
     train = _answers({"refund": 100, "billing": 100, "shipping": 100})
-    same = outputs.label_drift(train, _answers({"refund": 34, "billing": 33, "shipping": 33}), "intent")
+    same = outputs.label_drift(
+        train, _answers({"refund": 34, "billing": 33, "shipping": 33}), "intent"
+    )
     assert same["kind"] == "json" and same["psi_band"] == "stable" and same["chi2_p"] > 0.5
     shifted = _answers({"refund": 10, "billing": 10, "shipping": 60}) + ["not json"] * 20
     out = outputs.label_drift(train, shifted, "intent")
@@ -107,11 +133,15 @@ def test_label_kind() -> None:
     assert outputs.label_kind(["refund", "billing", "refund", "other"] * 5, "intent")[0] == "text"
     kind, why = outputs.label_kind(["Here is a long answer about many things."] * 10, "intent")
     assert kind is None and "not label-like" in why
-    assert "skipped" in outputs.label_drift(["A long prose answer, not a label at all."] * 5, ["x"], None)
+    assert "skipped" in outputs.label_drift(
+        ["A long prose answer, not a label at all."] * 5, ["x"], None
+    )
 
 
 def test_answer_lengths_ks() -> None:
-    same = outputs.length_drift(["x" * (20 + i % 5) for i in range(200)], ["x" * (20 + i % 5) for i in range(100)])
+    same = outputs.length_drift(
+        ["x" * (20 + i % 5) for i in range(200)], ["x" * (20 + i % 5) for i in range(100)]
+    )
     assert same["p_value"] > 0.5
     longer = outputs.length_drift(["x" * 20] * 100, ["x" * 60] * 100)
     assert longer["ks"] == 1.0 and longer["p_value"] < 1e-10 and longer["production_mean"] == 60

@@ -17,14 +17,19 @@ def monitor_cmd(
         None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml when present)."
     ),
     since: str = typer.Option(
-        None, "--since", help="Look-back window (7d, 36h, 90m) or an ISO time (default: monitor.window)."
+        None,
+        "--since",
+        help="Look-back window (7d, 36h, 90m) or an ISO time (default: monitor.window).",
     ),
     until: str = typer.Option(None, "--until", help="End of the window, ISO time (default: now)."),
     requests: Path = typer.Option(
         None, "--requests", help="Request-log rows as JSONL (see tunewise.monitor.requests)."
     ),
     out: Path = typer.Option(
-        None, "--out", "-o", help="Folder for monitor.json and monitor.html (default: runs/monitor/...)."
+        None,
+        "--out",
+        "-o",
+        help="Folder for monitor.json and monitor.html (default: runs/monitor/...).",
     ),
     model: str = typer.Option(
         None, "--model", help="Registered model to compare with (default: FEATURE@monitor.alias)."

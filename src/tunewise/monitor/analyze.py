@@ -88,6 +88,8 @@ def input_drift(
         "clusters": clusters.grown_clusters(ref, prod, train_texts, prod_texts, k=cfg.clusters,
                                             seed=cfg.seed, examples=cfg.examples_per_cluster,
                                             scrub=scrub),
+        "new_inputs": clusters.new_inputs(train_texts, prod, prod_texts, far, k=cfg.clusters,
+                                          seed=cfg.seed, examples=cfg.examples_per_cluster, scrub=scrub),
     }  # fmt: skip
 
 

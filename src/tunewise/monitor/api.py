@@ -34,7 +34,9 @@ class MonitorResult:
     webhook: dict[str, Any] | None = None
 
 
-def window(since: str | datetime | None, until: datetime | None, default: str) -> tuple[datetime, datetime]:
+def window(
+    since: str | datetime | None, until: datetime | None, default: str
+) -> tuple[datetime, datetime]:
     """(since, until) from a duration (`7d`) or a time; until defaults to now."""
     end = until.astimezone(UTC) if until else datetime.now(UTC)
     if isinstance(since, datetime):
@@ -64,7 +66,9 @@ def _schema(cfg: ProjectConfig) -> dict[str, Any] | str | None:
     return str(cfg.resolve(schema)) if isinstance(schema, str) else schema
 
 
-def _context(feature: str, cfg: ProjectConfig, model: str | None, train: str | Path | None) -> ModelContext:
+def _context(
+    feature: str, cfg: ProjectConfig, model: str | None, train: str | Path | None
+) -> ModelContext:
     if train is not None:
         return ModelContext(feature=feature, model=model, train_path=Path(train))
     from tunewise.registry import Registry
@@ -73,7 +77,9 @@ def _context(feature: str, cfg: ProjectConfig, model: str | None, train: str | P
         return from_registry(feature, cfg.monitor.alias, reg, model)
 
 
-def _record_event(cfg: ProjectConfig, report: dict[str, Any], fired: list[dict[str, Any]], path: Path) -> dict[str, Any]:
+def _record_event(
+    cfg: ProjectConfig, report: dict[str, Any], fired: list[dict[str, Any]], path: Path
+) -> dict[str, Any]:
     from tunewise.registry import Registry
 
     with Registry(config_url=cfg.registry.url) as reg:
@@ -113,16 +119,21 @@ def run_monitor(
                      schema=_schema(cfg), scrub=_scrubber(cfg), since=start, until=end)  # fmt: skip
     fired = evaluate_triggers(report, cfg.monitor.triggers)
     report["triggers"] = {"fired": fired, "config": cfg.monitor.triggers.model_dump(mode="json")}
-    out = Path(out_dir) if out_dir else Path(cfg.run.runs_dir) / "monitor" / f"{feature}-{end:%Y%m%dT%H%M%S}"
+    out = (
+        Path(out_dir)
+        if out_dir
+        else Path(cfg.run.runs_dir) / "monitor" / f"{feature}-{end:%Y%m%dT%H%M%S}"
+    )
     paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
     result = MonitorResult(report, paths, fired)
     if fired and record and train is None:
         result.event = _record_event(cfg, report, fired, paths["json"])
     if fired and cfg.monitor.triggers.webhook:
         payload = webhook_payload(report, fired, str(paths["json"]))
-        result.webhook = call_webhook(cfg.monitor.triggers.webhook, payload, cfg.monitor.triggers.webhook_timeout_s)
+        result.webhook = call_webhook(
+            cfg.monitor.triggers.webhook, payload, cfg.monitor.triggers.webhook_timeout_s
+        )
     report["triggers"].update(event=result.event, webhook=result.webhook)
     atomic_write_json(paths["json"], report)
     atomic_write_text(paths["html"], render_html(report))
     return result
-

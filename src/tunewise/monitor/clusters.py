@@ -1,5 +1,6 @@
 """Which kinds of input grew: KMeans over training and production embeddings together, then per
-cluster its share of training rows against its share of production rows.
+cluster its share of training rows against its share of production rows; and which kinds of input
+are new: KMeans over the production outliers (inputs far from every training row).
 
 A cluster 'grew' when its production share is higher and a 2x2 chi-squared test (training vs
 production, in vs out of the cluster) is significant at 0.01 after a Bonferroni correction over
@@ -18,11 +19,69 @@ from typing import Any
 from tunewise.data.pii_regex import regex_spans
 
 ALPHA = 0.01
+MIN_NEW = 10  # outliers per new-input cluster, at least
 FIT_ROWS = 4000  # KMeans is fitted on a sample this large, then assigns every row
 _STOP = set(
-    "a an and are as at be been but by can do does for from has have how i if in is it its my me "
-    "no not of on or our so that the this to was we what when where which who why will with you "
-    "your yours am im i'm dont can't it's into just".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "my",
+        "me",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "yours",
+        "am",
+        "im",
+        "i'm",
+        "dont",
+        "can't",
+        "it's",
+        "into",
+        "just",
+    ]
 )
 
 
@@ -55,6 +114,26 @@ def _p_value(a_in: int, a_n: int, b_in: int, b_n: int) -> float:
     return float(chi2_contingency(table)[1])
 
 
+def _kmeans(x: Any, k: int, seed: int) -> tuple[Any, Any]:
+    """(labels of every row, centres): fitted on at most FIT_ROWS sampled rows."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    fit_rows = x if len(x) <= FIT_ROWS else x[rng.choice(len(x), FIT_ROWS, replace=False)]
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(fit_rows)
+    return km.predict(x), km.cluster_centers_
+
+
+def _examples(vecs: Any, texts: list[str], members: Any, centre: Any, n: int) -> list[str]:
+    """The distinct texts of the members nearest the centre."""
+    import numpy as np
+
+    dist = ((vecs[members] - centre) ** 2).sum(axis=1)
+    ordered = dict.fromkeys(texts[i] for i in members[np.argsort(dist, kind="stable")])
+    return list(ordered)[:n]
+
+
 def grown_clusters(
     train: Any,
     prod: Any,
@@ -68,26 +147,19 @@ def grown_clusters(
 ) -> list[dict[str, Any]]:
     """Every cluster with its training and production shares, largest growth first."""
     import numpy as np
-    from sklearn.cluster import KMeans
 
     m, n = len(train), len(prod)
     k = min(k, m + n - 1)
     if m == 0 or n == 0 or k < 2:
         return []
-    x = np.vstack([train, prod])
-    rng = np.random.default_rng(seed)
-    fit_rows = x if len(x) <= FIT_ROWS else x[rng.choice(len(x), FIT_ROWS, replace=False)]
-    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(fit_rows)
-    labels = km.predict(x)
+    labels, centres = _kmeans(np.vstack([train, prod]), k, seed)
     lab_t, lab_p = labels[:m], labels[m:]
     words = [_words(t) for t in [*train_texts, *prod_texts]]
     background = Counter(w for ws in words for w in ws)
     out = []
     for c in range(k):
         t_in, p_in = int((lab_t == c).sum()), int((lab_p == c).sum())
-        members = np.flatnonzero(lab_p == c)
-        dist = ((prod[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
-        nearest = list(dict.fromkeys(prod_texts[i] for i in members[np.argsort(dist, kind="stable")]))
+        nearest = _examples(prod, prod_texts, np.flatnonzero(lab_p == c), centres[c], examples)
         p = min(1.0, _p_value(t_in, m, p_in, n) * k)
         out.append({
             "cluster": c,
@@ -97,6 +169,46 @@ def grown_clusters(
             "p_value": p,
             "grew": p_in / n > t_in / m and p < ALPHA,
             "terms": _terms([words[i] for i in np.flatnonzero(labels == c)], background, len(words)),
-            "examples": [scrub(t) for t in nearest[:examples]],
+            "examples": [scrub(t) for t in nearest],
         })  # fmt: skip
     return sorted(out, key=lambda r: -r["growth"])
+
+
+def new_inputs(
+    train_texts: list[str],
+    prod: Any,
+    prod_texts: list[str],
+    far: Any,
+    *,
+    k: int,
+    seed: int,
+    examples: int,
+    scrub: Callable[[str], str],
+) -> list[dict[str, Any]]:
+    """Kinds of input the training set has nothing near: KMeans over the production outliers
+    alone (a new topic written with known product names would otherwise sink into the product
+    clusters above). Each with its share of all production inputs, largest first."""
+    import numpy as np
+
+    idx = np.flatnonzero(far)
+    k = min(k, len(idx) // MIN_NEW)
+    if k < 1:
+        return []
+    labels, centres = (
+        _kmeans(prod[idx], k, seed)
+        if k > 1
+        else (np.zeros(len(idx), int), prod[idx].mean(0, keepdims=True))
+    )
+    words = [_words(t) for t in [*train_texts, *prod_texts]]
+    background = Counter(w for ws in words for w in ws)
+    out = []
+    for c in range(k):
+        members = idx[labels == c]
+        out.append({
+            "cluster": c,
+            "production_share": len(members) / len(prod),
+            "n": len(members),
+            "terms": _terms([words[len(train_texts) + i] for i in members], background, len(words)),
+            "examples": [scrub(t) for t in _examples(prod, prod_texts, members, centres[c], examples)],
+        })  # fmt: skip
+    return sorted(out, key=lambda r: -r["n"])

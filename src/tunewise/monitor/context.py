@@ -31,7 +31,9 @@ def _latest_eval(lineage: dict[str, Any]) -> tuple[dict[str, float], str | None,
     """Metrics of the model's latest recorded eval (report path when known) and the latest time it
     was evaluated or gated."""
     evals = [e for e in lineage.get("evals", []) if e.get("metrics")]
-    times = [parse_time(x["recorded_at"]) for x in [*lineage.get("evals", []), *lineage.get("gates", [])]]
+    times = [
+        parse_time(x["recorded_at"]) for x in [*lineage.get("evals", []), *lineage.get("gates", [])]
+    ]
     last = max(times) if times else None
     if not evals:
         return {}, None, last
@@ -40,7 +42,9 @@ def _latest_eval(lineage: dict[str, Any]) -> tuple[dict[str, float], str | None,
     return metrics, latest.get("report_path") or f"registry eval #{latest['id']}", last
 
 
-def from_registry(feature: str, alias: str, registry: Any, model: str | None = None) -> ModelContext:
+def from_registry(
+    feature: str, alias: str, registry: Any, model: str | None = None
+) -> ModelContext:
     """The model holding `feature@alias` (or `model`) and its lineage; RegistryError names what
     is missing and what to run."""
     ref = model or f"{feature}@{alias}"

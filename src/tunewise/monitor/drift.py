@@ -55,7 +55,12 @@ def domain_classifier(
     m, n = len(train), len(prod)
     out: dict[str, Any] = {"n_train": m, "n_production": n, "threshold": threshold}
     if m < MIN_ROWS or n < MIN_ROWS:
-        skipped = {**out, "auc": None, "drifted": False, "skipped": f"needs {MIN_ROWS}+ rows a side"}
+        skipped = {
+            **out,
+            "auc": None,
+            "drifted": False,
+            "skipped": f"needs {MIN_ROWS}+ rows a side",
+        }
         return skipped, None
     x = np.vstack([train, prod])
     y = np.r_[np.zeros(m, dtype=int), np.ones(n, dtype=int)]

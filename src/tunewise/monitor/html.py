@@ -40,25 +40,39 @@ def day_lines_svg(
              f'<line x1="{left}" y1="{pad + plot_h}" x2="{left + plot_w}" y2="{pad + plot_h}" stroke="#999"/>',
              f'<line x1="{left}" y1="{pad}" x2="{left}" y2="{pad + plot_h}" stroke="#999"/>']  # fmt: skip
     for v in (0.0, 0.5, 1.0):
-        parts.append(f'<text x="{left - 4}" y="{pad + plot_h * (1 - v) + 4:.1f}" text-anchor="end" font-size="10">{v:g}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{pad + plot_h * (1 - v) + 4:.1f}" text-anchor="end" font-size="10">{v:g}</text>'
+        )
     for i, day in enumerate(days):
         if len(days) <= 16 or i % max(1, len(days) // 12) == 0:
-            parts.append(f'<text x="{left + i * step:.1f}" y="{height - 8}" text-anchor="middle" font-size="9">{escape(day[5:])}</text>')
+            parts.append(
+                f'<text x="{left + i * step:.1f}" y="{height - 8}" text-anchor="middle" font-size="9">{escape(day[5:])}</text>'
+            )
     for label, y, color in refs or []:
-        parts.append(f'<line class="ref" x1="{left}" y1="{pad + plot_h * (1 - y):.1f}" x2="{left + plot_w}" y2="{pad + plot_h * (1 - y):.1f}" stroke="{color}" stroke-dasharray="5,4"/>')
-        parts.append(f'<text x="{left + plot_w}" y="{pad + plot_h * (1 - y) - 3:.1f}" text-anchor="end" font-size="10" fill="{color}">{escape(label)}</text>')
+        parts.append(
+            f'<line class="ref" x1="{left}" y1="{pad + plot_h * (1 - y):.1f}" x2="{left + plot_w}" y2="{pad + plot_h * (1 - y):.1f}" stroke="{color}" stroke-dasharray="5,4"/>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w}" y="{pad + plot_h * (1 - y) - 3:.1f}" text-anchor="end" font-size="10" fill="{color}">{escape(label)}</text>'
+        )
     for k, (name, color, values) in enumerate(series):
         runs: list[list[str]] = [[]]
-        for i, v in enumerate(values):
-            if v is None:
+        for i, val in enumerate(values):
+            if val is None:
                 runs.append([])
-            else:
-                runs[-1].append(xy(i, v))
-                parts.append(f'<circle cx="{xy(i, v).split(",")[0]}" cy="{xy(i, v).split(",")[1]}" r="3" fill="{color}"/>')
+                continue
+            point = xy(i, val)
+            runs[-1].append(point)
+            cx, cy = point.split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
         for run in runs:
             if len(run) > 1:
-                parts.append(f'<polyline class="curve" points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts.append(f'<text x="{left + 6}" y="{pad - 18 + 12 * k}" font-size="11" fill="{color}">{escape(name)}</text>')
+                parts.append(
+                    f'<polyline class="curve" points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2"/>'
+                )
+        parts.append(
+            f'<text x="{left + 6}" y="{pad - 18 + 12 * k}" font-size="11" fill="{color}">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)  # fmt: skip
 
@@ -73,7 +87,10 @@ def _triggers(report: dict[str, Any]) -> list[str]:
     fired = report["triggers"]["fired"]
     if not fired:
         return ["<p><span class='badge pass'>OK</span> No trigger fired.</p>"]
-    rows = [[escape(f["trigger"]), escape(f["detail"]), _fmt(f["value"]), _fmt(f["limit"])] for f in fired]
+    rows = [
+        [escape(f["trigger"]), escape(f["detail"]), _fmt(f["value"]), _fmt(f["limit"])]
+        for f in fired
+    ]
     return [f"<p><span class='badge block'>{len(fired)} FIRED</span></p>",
             _table(["trigger", "detail", "value", "limit"], rows, num={2, 3})]  # fmt: skip
 
@@ -92,8 +109,37 @@ def _drift(d: dict[str, Any]) -> list[str]:
     out.append(day_lines_svg(days, [("classifier AUC", COLORS[0], [r["auc"] for r in d["by_day"]]),
                                     ("outlier share", COLORS[1], [r["outlier_share"] for r in d["by_day"]])],
                              "chart-drift", refs=[(f"AUC {c['threshold']}", c["threshold"], "#c53030")]))  # fmt: skip
-    rows = [(f"c{k['cluster']}: {', '.join(k['terms'][:3])}", k["train_share"], k["production_share"]) for k in d["clusters"]]
-    out += ["<h2>Clusters of inputs</h2>", _legend(("training", BASE), ("production", CAND)), bars_svg(rows, "chart-clusters")]
+    rows = [
+        (f"c{k['cluster']}: {', '.join(k['terms'][:3])}", k["train_share"], k["production_share"])
+        for k in d["clusters"]
+    ]
+    out += [
+        "<h2>Clusters of inputs</h2>",
+        _legend(("training", BASE), ("production", CAND)),
+        bars_svg(rows, "chart-clusters"),
+    ]
+    new = d.get("new_inputs") or []
+    out.append(
+        "<h2>New kinds of input</h2><p>Production inputs farther from every training row than 95% of training rows are from "
+        "their nearest neighbour, clustered on their own.</p>"
+    )
+    out.append(
+        _table(
+            ["kind", "share of production", "example inputs (PII-scrubbed)"],
+            [
+                [
+                    escape(", ".join(k["terms"])),
+                    _fmt(k["production_share"], True),
+                    "<br>".join(escape(e) for e in k["examples"]),
+                ]
+                for k in new
+            ],
+            num={1},
+        )
+        if new
+        else "<p>None: every input has training rows near it.</p>"
+    )
+    out.append("<h3>Clusters that grew</h3>")
     grown = [k for k in d["clusters"] if k["grew"]]
     out.append(_table(["cluster", "training", "production", "p", "example inputs (PII-scrubbed)"],
                       [[f"c{k['cluster']}: {escape(', '.join(k['terms']))}", _fmt(k["train_share"], True),
@@ -110,13 +156,29 @@ def _quality(q: dict[str, Any]) -> list[str]:
     for metric in metrics:
         series = []
         for k, arm in enumerate(sorted(q["arms"])):
-            by_day = {r["day"]: r["metrics"].get(metric, {}).get("mean") for r in q["days"] if r["arm"] == arm}
+            by_day = {
+                r["day"]: r["metrics"].get(metric, {}).get("mean")
+                for r in q["days"]
+                if r["arm"] == arm
+            }
             series.append((arm, COLORS[k % len(COLORS)], [by_day.get(d) for d in days]))
         ref = q["eval_metrics"].get(metric)
         refs = [(f"eval {ref:.3f}", ref, "#718096")] if ref is not None else []
-        out.append(f"<h3>{escape(metric)}</h3>" + day_lines_svg(days, series, f"chart-quality-{escape(metric)}", refs, height=170))
-    rows = [[escape(c["metric"]), _fmt(c["eval"]), _fmt(c["live"]), f"[{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]", str(c["n"]),
-             "<span class='badge block'>below</span>" if c["below"] else "ok"] for c in q["vs_eval"]]
+        out.append(
+            f"<h3>{escape(metric)}</h3>"
+            + day_lines_svg(days, series, f"chart-quality-{escape(metric)}", refs, height=170)
+        )
+    rows = [
+        [
+            escape(c["metric"]),
+            _fmt(c["eval"]),
+            _fmt(c["live"]),
+            f"[{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]",
+            str(c["n"]),
+            "<span class='badge block'>below</span>" if c["below"] else "ok",
+        ]
+        for c in q["vs_eval"]
+    ]
     out.append(_table(["metric", "eval", "live", "95% CI", "n", ""], rows, num={1, 2, 4}) if rows
                else "<p>No eval values to compare with.</p>")  # fmt: skip
     return out

@@ -61,7 +61,9 @@ def psi_band(value: float) -> str:
     return next(name for cut, name in PSI_BANDS if value >= cut)
 
 
-def label_drift(train_answers: list[str], prod_answers: list[str], field: str | None) -> dict[str, Any]:
+def label_drift(
+    train_answers: list[str], prod_answers: list[str], field: str | None
+) -> dict[str, Any]:
     """Label mix of production answers against training: shares, PSI with its band, chi-squared."""
     from scipy.stats import chi2_contingency
 

@@ -75,7 +75,9 @@ def _row_scores(req: Request, scorers: list[Scorer]) -> dict[str, float]:
     return out
 
 
-def live_quality(requests: Iterable[Request], scorers: list[Scorer], model: str | None) -> dict[str, Any]:
+def live_quality(
+    requests: Iterable[Request], scorers: list[Scorer], model: str | None
+) -> dict[str, Any]:
     """Per arm, per (arm, day), and for the monitored model's own rows."""
     arms: dict[str, _Bucket] = defaultdict(_Bucket)
     days: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
@@ -101,7 +103,9 @@ def live_quality(requests: Iterable[Request], scorers: list[Scorer], model: str 
     }
 
 
-def compare_with_eval(live: dict[str, Any], eval_metrics: dict[str, float], margin: float) -> list[dict[str, Any]]:
+def compare_with_eval(
+    live: dict[str, Any], eval_metrics: dict[str, float], margin: float
+) -> list[dict[str, Any]]:
     """Each live metric that the eval report also has: eval value, live mean with a 95% interval,
     and `below` when live is under eval by more than `margin` and the interval excludes eval."""
     out = []

@@ -22,7 +22,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     """Traffic, drift, grown clusters, label mix, quality against eval, staleness, triggers."""
     t = report["traffic"]
     lines = [
-        f"{report['feature']} ({report.get('model')}): {t['requests']:,} requests, "
+        f"{report['feature']} ({report.get('model') or 'model not registered'}): {t['requests']:,} requests, "
         f"{t['with_prompt']:,} with text, {t['reviewed']:,} reviewed, {t['errors']:,} errors "
         f"({report['window']['since'][:10]} .. {report['window']['until'][:10]})",
         _drift_line(report["input_drift"]),
@@ -33,6 +33,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 f"  grew: c{k['cluster']} [{', '.join(k['terms'][:4])}] "
                 f"{k['train_share']:.1%} -> {k['production_share']:.1%}"
             )
+    for k in report["input_drift"].get("new_inputs", [])[:5]:
+        lines.append(f"  new: [{', '.join(k['terms'][:4])}] {k['production_share']:.1%} of inputs")
     labels = report["output_drift"]["labels"]
     if "skipped" not in labels:
         lines.append(

@@ -182,5 +182,9 @@ class JsonlRequests:
                     raise DataError(f"{self.path} line {line_no}: not valid JSON ({exc})") from None
                 except DataError as exc:
                     raise DataError(f"{self.path} line {line_no}: {exc}") from None
-                if req.feature == feature and req.time >= since and (until is None or req.time < until):
+                if (
+                    req.feature == feature
+                    and req.time >= since
+                    and (until is None or req.time < until)
+                ):
                     yield req

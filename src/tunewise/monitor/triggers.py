@@ -54,7 +54,9 @@ def evaluate_triggers(report: dict[str, Any], cfg: TriggerConfig) -> list[dict[s
                           ("data_age_days", "training data age")):  # fmt: skip
             value = report.get("staleness", {}).get(key)
             if value is not None and value > cfg.max_age_days:
-                out.append(_fired(f"age:{key}", f"{what} {value:.0f} days", value, cfg.max_age_days))
+                out.append(
+                    _fired(f"age:{key}", f"{what} {value:.0f} days", value, cfg.max_age_days)
+                )
     reviewed = report.get("traffic", {}).get("reviewed", 0)
     if cfg.reviewed_rows is not None and reviewed >= cfg.reviewed_rows:
         out.append(_fired("reviewed_rows", f"{reviewed} reviewed production rows", reviewed,
@@ -62,7 +64,9 @@ def evaluate_triggers(report: dict[str, Any], cfg: TriggerConfig) -> list[dict[s
     return out
 
 
-def webhook_payload(report: dict[str, Any], fired: list[dict[str, Any]], path: str | None) -> dict[str, Any]:
+def webhook_payload(
+    report: dict[str, Any], fired: list[dict[str, Any]], path: str | None
+) -> dict[str, Any]:
     return {"event": "tunewise.monitor.trigger", "tunewise_version": __version__,
             "feature": report["feature"], "model": report.get("model"),
             "window": report["window"], "fired": fired, "report": path}  # fmt: skip

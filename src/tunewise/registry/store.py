@@ -343,7 +343,9 @@ class Registry:
                 kind=kind,
                 feature=feature,
                 model_id=m.id if m is not None else None,
-                detail_json=canonical_json({**(detail or {}), **({"model": model} if model else {})}),
+                detail_json=canonical_json(
+                    {**(detail or {}), **({"model": model} if model else {})}
+                ),
                 recorded_by=current_user(by),
             )
             s.add(row)

@@ -27,9 +27,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("recorded_by", sa.String(128), nullable=False),
     )
-    op.create_index(
-        "ix_registry_events_feature_kind", "registry_events", ["feature", "kind", "id"]
-    )
+    op.create_index("ix_registry_events_feature_kind", "registry_events", ["feature", "kind", "id"])
 
 
 def downgrade() -> None:
