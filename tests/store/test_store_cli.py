@@ -39,3 +39,17 @@ def test_db_info_hides_the_password_of_an_unreachable_server() -> None:
     result = runner.invoke(app, ["db", "info", "--db", "postgresql://ana:s3cret@127.0.0.1:1/x"])
     assert result.exit_code == 8
     assert "s3cret" not in result.output and "ana:***@127.0.0.1:1/x" in result.output
+
+
+def test_registry_commands_create_only_the_one_database(_state: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["registry", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in _state.iterdir()} <= {
+        "tunewise.db",
+        "tunewise.db-wal",
+        "tunewise.db-shm",
+    }
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    chosen = runner.invoke(app, ["registry", "--db", other, "list", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert (tmp_path / "other.db").is_file()

@@ -205,7 +205,11 @@ def _print_outcome(job: Any) -> None:
         _print_hosted(job)
         return
     if job.status == "cancelled":
-        err_console.print(f"job {job.id} cancelled; resume with: tunewise train --resume {job.id}")
+        err_console.print(  # soft_wrap: the command gets copied, never break it
+            f"job {job.id} cancelled; resume with: tunewise train --resume {job.id}",
+            soft_wrap=True,
+            markup=False,
+        )
         raise typer.Exit(1)
     m = (job.result or {}).get("metrics", {})
     vl = m.get("valid_loss")

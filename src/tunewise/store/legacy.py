@@ -39,62 +39,68 @@ Rows = dict[str, list[dict[str, Any]]]
 
 def import_legacy(engine: Engine) -> None:
     """Import the state folder's registry.db / jobs.db into `engine`'s database, once."""
-    folder = state_dir(create=False)
-    target = _sqlite_file(engine)
-    done: list[str] = []
-    skipped: list[str] = []
-    for kind, name in (("registry", "registry.db"), ("jobs", "jobs.db")):
-        path = folder / name
-        if not path.is_file() or (target is not None and path.resolve() == target):
-            continue  # nothing there, or it is the database itself (upgraded in place)
-        outcome = _import_file(engine, kind, path)
-        if outcome is not None:
-            (done if outcome[0] else skipped).append(outcome[1])
+    folder, target = state_dir(create=False), _sqlite_file(engine)
+    found = [
+        (kind, folder / name)
+        for kind, name in (("registry", "registry.db"), ("jobs", "jobs.db"))
+        # Skip a file that is the database itself (a registry.db named by URL: upgraded in place).
+        if (folder / name).is_file() and (folder / name).resolve() != target
+    ]
+    if not found:
+        return
+    done, notes, moved = [], [], []
+    with engine.begin() as conn:  # one transaction for both files: one process does it all
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
+        for kind, path in found:
+            if not path.is_file():
+                continue  # imported and renamed by another process while we waited for the lock
+            outcome, message = _import_file(conn, kind, path)
+            if outcome != "refused":
+                moved.append(path)
+            if outcome == "imported":
+                done.append(message)
+            elif outcome == "refused":
+                notes.append(message)
+    for path in moved:  # after the commit: a crash before this only leaves the rename to do
+        _rename(path)
     where = display_url(engine.url.render_as_string(hide_password=False))
     if done:
         sys.stderr.write(
             f"tunewise: imported {' and '.join(done)} into {where}; the old files are kept "
             f"as *{SUFFIX}\n"
         )
-    for note in skipped:
+    for note in notes:
         sys.stderr.write(f"tunewise: {note}\n")
 
 
-def _import_file(engine: Engine, kind: str, path: Path) -> tuple[bool, str] | None:
-    """Copy one legacy file in one locked transaction: (imported?, what happened), or None when
-    there was nothing to import (another process did it; a crash left only the rename)."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
-        if not path.is_file():
-            return None  # another process imported and renamed it while we waited for the lock
-        rows = _read_registry(path) if kind == "registry" else _read_jobs(path)
-        if rows is None:
-            return False, f"{path} is not a registry.db of an earlier release; left as it is"
-        fingerprint = _fingerprint(rows)
-        fresh = (
-            conn.scalar(select(LegacyImport.kind).where(LegacyImport.fingerprint == fingerprint))
-            is None
+def _import_file(conn: Connection, kind: str, path: Path) -> tuple[str, str]:
+    """Copy one legacy file: ("imported", counts), ("seen", "") when its rows were imported
+    before (a crash came before the rename), or ("refused", why)."""
+    rows = _read_registry(path) if kind == "registry" else _read_jobs(path)
+    if rows is None:
+        return "refused", f"{path} is not a registry.db of an earlier release; left as it is"
+    fingerprint = _fingerprint(rows)
+    seen = select(LegacyImport.kind).where(LegacyImport.fingerprint == fingerprint)
+    if conn.scalar(seen) is not None:
+        return "seen", ""
+    if kind == "registry" and _registry_rows(conn):
+        return "refused", (
+            f"{path} was not imported: {display_url(str(conn.engine.url))} already holds "
+            "registry rows (merge by hand, or move the file away)"
         )
-        if fresh:
-            if kind == "registry" and _registry_rows(conn):
-                return False, (
-                    f"{path} was not imported: {display_url(str(engine.url))} already holds "
-                    "registry rows (merge by hand, or move the file away)"
-                )
-            (_write_registry if kind == "registry" else _write_jobs)(conn, rows)
-            conn.execute(
-                insert(LegacyImport).values(
-                    fingerprint=fingerprint,
-                    kind=kind,
-                    source=str(path.resolve()),
-                    host=socket.gethostname(),
-                    rows=sum(len(v) for v in rows.values()),
-                    imported_at=utcnow(),
-                )
-            )
-    _rename(path)
-    return (True, f"{path.name} ({_counts(kind, rows)})") if fresh else None
+    (_write_registry if kind == "registry" else _write_jobs)(conn, rows)
+    conn.execute(
+        insert(LegacyImport).values(
+            fingerprint=fingerprint,
+            kind=kind,
+            source=str(path.resolve()),
+            host=socket.gethostname(),
+            rows=sum(len(v) for v in rows.values()),
+            imported_at=utcnow(),
+        )
+    )
+    return "imported", f"{path.name} ({_counts(kind, rows)})"
 
 
 def _read_registry(path: Path) -> Rows | None:
