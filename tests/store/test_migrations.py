@@ -35,6 +35,10 @@ TABLES = {
     "fine_tuning_jobs",
     "fine_tuning_job_events",
     "fine_tuning_job_checkpoints",
+    # fine-tuning API
+    "files",
+    "fine_tuning_api_jobs",
+    "fine_tuning_workers",
 }
 
 

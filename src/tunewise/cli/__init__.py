@@ -103,6 +103,7 @@ def _register_all() -> None:
         registry_cmd,
         run_cmd,
         train_cmd,
+        worker_cmd,
     )
 
     for module in (
@@ -116,6 +117,7 @@ def _register_all() -> None:
         run_cmd,
         db_cmd,
         monitor_cmd,
+        worker_cmd,
     ):
         module.register(app)
 

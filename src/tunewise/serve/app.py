@@ -10,6 +10,7 @@ them in reverse order. One set of exception handlers renders every error as Open
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,12 +28,13 @@ from tunewise.serve.metrics import Metrics
 from tunewise.serve.upstreams.base import create_upstream
 
 log = logging.getLogger("tunewise.serve")
+_UNION_TAG = re.compile(r"^(int|float|str|bool|literal\[.*\]|function-\w+\[.*\]|[a-z-]+\[.*\])$")
 
 
 def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:
     """The gateway app. `db_url` names the store (aliases, flags, keys, request log); without
     one it serves only the base models its upstreams list, with no keys and no log."""
-    from tunewise.serve.routers import chat, models, ops
+    from tunewise.serve.routers import chat, files, fine_tuning, models, ops
 
     metrics = Metrics()
     upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
@@ -53,6 +55,12 @@ def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (chat, models, ops):
         app.include_router(module.router)
+    if db_url and config.fine_tuning.enabled:
+        from tunewise.serve.finetune.service import FineTuning
+
+        app.state.fine_tuning = FineTuning(db_url, config.fine_tuning)
+        app.include_router(files.router)
+        app.include_router(fine_tuning.router)
     return app
 
 
@@ -73,8 +81,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        # Drop where it came from (body/query/path) and pydantic's union-member tags (`int`).
+        loc = [str(p) for p in first.get("loc", ()) if not _UNION_TAG.match(str(p))]
+        loc = loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
         param = ".".join(loc) or None
+        if first.get("type") == "missing":
+            return _error(
+                400,
+                f"Missing required parameter: '{param}'.",
+                "invalid_request_error",
+                "missing_required_parameter",
+                param,
+            )
         msg = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         return _error(
             400,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tunewise.serve.finetune.config import FineTuningConfig
+
 
 class UpstreamConfig(BaseModel):
     """One model server. Fields beyond these belong to the kind (see its docs), e.g. `base` for
@@ -48,3 +50,5 @@ class ServeConfig(BaseModel):
     """How often the request log's buffer is written to the store."""
     log_queue: int = Field(10000, gt=0)
     """Buffered log rows before new ones are dropped (counted in /metrics), so logging never blocks."""
+    fine_tuning: FineTuningConfig = Field(default_factory=FineTuningConfig)
+    """OpenAI's files and fine-tuning jobs API on this server (trained by `tunewise worker`)."""

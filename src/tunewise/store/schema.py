@@ -15,6 +15,7 @@ TABLE_MODULES = (
     "tunewise.store.tables",
     "tunewise.registry.tables",
     "tunewise.train.tables",
+    "tunewise.serve.finetune.tables",
 )
 
 

@@ -22,7 +22,17 @@ from tunewise.errors import JobError
 from tunewise.store import display_url, get_engine, resolve_url, transaction
 from tunewise.train.tables import CheckpointRow, EventRow, JobRow
 
-STATUSES = ("validating_files", "queued", "running", "succeeded", "failed", "cancelled")
+# `pausing` and `paused` are the fine-tuning API's (POST .../pause); a resumed job is queued again.
+STATUSES = (
+    "validating_files",
+    "queued",
+    "running",
+    "pausing",
+    "paused",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
 TERMINAL = ("succeeded", "failed", "cancelled")
 # Fields set_status may change besides the status (the rest are fixed at creation).
 _SETTABLE = {"pid", "result", "trained_tokens"}

@@ -1,0 +1,70 @@
+"""`tunewise worker`: trains the jobs created through the fine-tuning API (`tunewise serve`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tunewise.cli._console import err_console
+
+if TYPE_CHECKING:
+    from tunewise.serve.finetune.config import FineTuningConfig
+
+
+def load_fine_tuning(config: Path | None, db: str | None) -> tuple[FineTuningConfig, str]:
+    """The `serve.fine_tuning` section (folder made absolute) and the store URL."""
+    from tunewise.serve.finetune.config import FineTuningConfig
+    from tunewise.store import resolve_url
+
+    if config is None and Path("tunewise.yaml").is_file():
+        config = Path("tunewise.yaml")
+    if config is None:
+        return FineTuningConfig(), resolve_url(db)
+    from tunewise.config import load_config
+
+    cfg = load_config(config)
+    ft = cfg.serve.fine_tuning
+    if ft.dir:
+        ft = ft.model_copy(update={"dir": str(cfg.resolve(ft.dir))})
+    url = cfg.registry.url
+    if url and "://" not in url:
+        url = str(cfg.resolve(url))
+    return ft, resolve_url(db, url)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker_cmd(
+        config: Path = typer.Option(
+            None, "--config", "-c", help="tunewise.yaml with a serve.fine_tuning section."
+        ),
+        db: str = typer.Option(
+            None, "--db", help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/)."
+        ),
+        concurrency: int = typer.Option(
+            1, "--concurrency", "-n", min=1, help="Jobs trained at the same time."
+        ),
+    ) -> None:
+        """Train the jobs of the fine-tuning API (`POST /v1/fine_tuning/jobs` on `tunewise serve`).
+
+        Validates each job's files, then trains queued jobs in the order they were created, at
+        most `--concurrency` at once, each in its own process. Several workers (on several
+        machines, with a PostgreSQL store) never take the same job. Stop it with Ctrl-C or
+        SIGTERM: running jobs stop at their next step and are requeued; the next worker
+        continues them from their checkpoints.
+        """
+        from tunewise.serve.finetune.service import FineTuning
+        from tunewise.serve.finetune.worker import run_worker
+        from tunewise.store import display_url
+
+        ft_cfg, url = load_fine_tuning(config, db)
+        ft = FineTuning(url, ft_cfg)
+        err_console.print(
+            f"tunewise worker: {display_url(url)}, up to {concurrency} job(s) at a time; "
+            f"files and models under {ft.folder}",
+            soft_wrap=True,
+            markup=False,
+        )
+        run_worker(ft, concurrency)

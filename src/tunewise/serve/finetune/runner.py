@@ -1,0 +1,204 @@
+"""One claimed job trained in its own process, started by the worker:
+
+    python -m tunewise.serve.finetune.runner JOB_ID --db URL --parent PID --worker WORKER_ID
+    python -m tunewise.serve.finetune.runner --stdin --db URL ...   # warm: waits for a job id
+
+Its own process, so a finished job gives its memory back and the worker never blocks on
+training. The worker keeps one warm process ahead (`--stdin`): it imports torch and the trainer
+while the queue waits (tens of seconds on a busy CPU) and reads its job id from stdin. The training loop checks at every step whether to stop (cancel, pause, the worker
+stopping or gone); then the job is cancelled, paused or requeued from its last checkpoint. On
+success the adapter is registered under the job's `ft:` name, and the gateway serves it under
+that name from then on (it reads the registry, not this process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tunewise.errors import JobError
+from tunewise.serve.finetune.queue import release
+from tunewise.serve.finetune.service import job_row
+from tunewise.serve.finetune.tables import ApiJobRow
+from tunewise.store import transaction
+from tunewise.train.jobs import JobStore
+from tunewise.train.tables import JobRow
+
+ACTIVE = ("running", "pausing")
+
+
+class WatchedStore(JobStore):
+    """The job store as the training loop sees it: a stop is also asked for when the worker
+    that started this process is gone, or no longer holds the job (then it stops at a step)."""
+
+    def __init__(self, url: str, parent: int | None, worker: str | None) -> None:
+        super().__init__(url)
+        self.parent, self.worker = parent, worker
+
+    def orphaned(self) -> bool:
+        return self.parent is not None and os.getppid() != self.parent
+
+    def cancel_requested(self, job_id: str) -> bool:
+        if self.orphaned():
+            return True
+        with transaction(self.engine) as s:
+            row = s.execute(
+                select(JobRow.cancel_requested, ApiJobRow.worker_id)
+                .join(ApiJobRow, ApiJobRow.job_id == JobRow.id)
+                .where(JobRow.id == job_id)
+            ).first()
+        if row is None:
+            return True
+        return bool(row[0]) or (self.worker is not None and row[1] != self.worker)
+
+
+def run(db_url: str, job_id: str, parent: int | None, worker: str | None = None) -> int:
+    """Train the job; returns the process exit code."""
+    from tunewise.train.config import TrainConfig
+    from tunewise.train.run import RunContext, train_folder
+
+    store = WatchedStore(db_url, parent, worker)
+    with transaction(store.engine) as s:
+        job, api = job_row(s, job_id), s.get(ApiJobRow, job_id)
+        assert job is not None and api is not None
+        data, out, config, name = Path(job.data), Path(job.out), job.config, api.fine_tuned_model
+    cfg = TrainConfig.model_validate(config)
+    resume = bool(store.checkpoints(job_id))
+    ctx = RunContext(job_id, store, progress=False)
+    try:
+        result = train_folder(ctx, data, out, cfg, resume=resume)
+    except JobError as exc:
+        if str(exc) == "cancelled":
+            return stopped(store, job_id)
+        return failed(store, job_id, exc)
+    except Exception as exc:
+        return failed(store, job_id, exc)
+    if store.cancel_requested(job_id):  # asked for after the last step: honour it
+        return stopped(store, job_id)
+    try:
+        from tunewise.registry import Registry
+
+        with Registry(db_url) as reg:
+            reg.register_model(out, name=name)
+    except Exception as exc:
+        return failed(store, job_id, exc, code="registry_error")
+    release(
+        store.engine,
+        job_id,
+        expect=ACTIVE,
+        holder=store.worker,
+        status="succeeded",
+        result=result,
+        trained_tokens=result.get("tokens_trained"),
+        events=(
+            ("info", f"New fine-tuned model created: {name}"),
+            ("info", "The job has successfully completed"),
+        ),
+    )
+    return 0
+
+
+def stopped(store: WatchedStore, job_id: str) -> int:
+    """The loop stopped at a step: cancelled, paused, or requeued for another worker."""
+    with transaction(store.engine) as s:
+        job, api = job_row(s, job_id), s.get(ApiJobRow, job_id)
+        assert job is not None and api is not None
+        status, interrupt = job.status, api.interrupt
+    cks = store.checkpoints(job_id)
+    at = f"its checkpoint at step {cks[-1].step}" if cks else "the start (no checkpoint yet)"
+    if status == "pausing" or interrupt == "pause":
+        release(
+            store.engine,
+            job_id,
+            expect=ACTIVE,
+            holder=store.worker,
+            status="paused",
+            events=(("info", f"Fine-tuning job paused; resuming continues from {at}"),),
+        )
+    elif interrupt == "requeue" or store.orphaned():
+        release(
+            store.engine,
+            job_id,
+            expect=ACTIVE,
+            holder=store.worker,
+            status="queued",
+            events=(("warn", f"Worker stopping; job requeued, it continues from {at}"),),
+        )
+    else:  # cancelled (by the API, or `tunewise jobs cancel`): the state says so already
+        release(store.engine, job_id, expect=ACTIVE, status="cancelled", holder=store.worker)
+    return 0
+
+
+def failed(
+    store: WatchedStore, job_id: str, exc: BaseException, code: str = "training_failed"
+) -> int:
+    traceback.print_exc()  # into the job's train.log
+    message = f"The job failed: {type(exc).__name__}: {exc}"
+    release(
+        store.engine,
+        job_id,
+        expect=ACTIVE,
+        holder=store.worker,
+        status="failed",
+        error={"code": code, "message": message, "param": None},
+        events=(("error", message),),
+    )
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tunewise.serve.finetune.runner")
+    parser.add_argument("job_id", nargs="?")
+    parser.add_argument("--stdin", action="store_true", help="warm up, then read the job id")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--parent", type=int, default=None)
+    parser.add_argument("--worker", default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    job_id = args.job_id
+    if args.stdin:
+        warm_up()
+        job_id = sys.stdin.readline().strip()
+        if not job_id:
+            return 0  # the worker stopped before it needed this process
+        _log_to(job_id, args.db)
+    if not job_id:
+        parser.error("a job id, or --stdin")
+    return run(args.db, job_id, args.parent, args.worker)
+
+
+def warm_up() -> None:
+    """Import what every job needs (torch, transformers, peft, the trainer) ahead of the job."""
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import tunewise.train.run
+    import tunewise.train.trainer  # noqa: F401
+
+
+def _log_to(job_id: str, db_url: str) -> None:
+    """From now on, this process writes to the job's train.log."""
+    from tunewise.store import get_engine
+
+    with transaction(get_engine(db_url)) as s:
+        api = s.get(ApiJobRow, job_id)
+        workdir = Path(api.workdir) if api is not None else None
+    if workdir is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(workdir / "train.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
