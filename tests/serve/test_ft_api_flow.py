@@ -21,7 +21,9 @@ def jsonl(rows: list[dict]) -> bytes:
 def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
     with ft_server(tmp_path, tiny_model) as srv, worker(srv.ft):
         client = srv.sdk()
-        up = client.files.create(file=("train.jsonl", io.BytesIO(jsonl(chat_rows(12)))), purpose="fine-tune")
+        up = client.files.create(
+            file=("train.jsonl", io.BytesIO(jsonl(chat_rows(12)))), purpose="fine-tune"
+        )
         assert up.status == "processed" and up.filename == "train.jsonl"
         job = client.fine_tuning.jobs.create(
             training_file=up.id, model="tiny", suffix="support", hyperparameters={"n_epochs": 2}
@@ -51,13 +53,20 @@ def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
 
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
         assert checkpoints and checkpoints[0].step_number >= checkpoints[-1].step_number
-        assert checkpoints[0].fine_tuned_model_checkpoint.startswith(job.fine_tuned_model + ":ckpt-step-")
+        assert checkpoints[0].fine_tuned_model_checkpoint.startswith(
+            job.fine_tuned_model + ":ckpt-step-"
+        )
         assert checkpoints[0].metrics.train_loss is not None
 
     from tunewise.registry import Registry
 
     with Registry(srv.db_url) as reg:
         lineage = reg.lineage(job.fine_tuned_model, verify=False)
-    manifest = json.loads((tmp_path / "ft" / "jobs" / job.id / "dataset" / "manifest.json").read_text())
+    manifest = json.loads(
+        (tmp_path / "ft" / "jobs" / job.id / "dataset" / "manifest.json").read_text()
+    )
     assert lineage["dataset"]["manifest_sha256"] is not None
-    assert manifest["inputs"][0]["sha256"] == __import__("hashlib").sha256(jsonl(chat_rows(12))).hexdigest()
+    assert (
+        manifest["inputs"][0]["sha256"]
+        == __import__("hashlib").sha256(jsonl(chat_rows(12))).hexdigest()
+    )

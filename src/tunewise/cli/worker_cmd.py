@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
             None, "--config", "-c", help="tunewise.yaml with a serve.fine_tuning section."
         ),
         db: str = typer.Option(
-            None, "--db", help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/)."
+            None,
+            "--db",
+            help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/).",
         ),
         concurrency: int = typer.Option(
             1, "--concurrency", "-n", min=1, help="Jobs trained at the same time."

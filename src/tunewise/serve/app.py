@@ -28,7 +28,7 @@ from tunewise.serve.metrics import Metrics
 from tunewise.serve.upstreams.base import create_upstream
 
 log = logging.getLogger("tunewise.serve")
-_UNION_TAG = re.compile(r"^(int|float|str|bool|literal\[.*\]|function-\w+\[.*\]|[a-z-]+\[.*\])$")
+_UNION_TAG = re.compile(r"^(int|float|str|bool|constrained-\w+|[a-z-]+\[.*\])$")
 
 
 def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:

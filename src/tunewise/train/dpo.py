@@ -92,7 +92,8 @@ def run_dpo(
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if ctx.store and ctx.job_id and ctx.store.cancel_requested(ctx.job_id):
-                control.should_training_stop = True
+                # Saved at this step: a pause or a worker going away continues from here.
+                control.should_training_stop = control.should_save = True
                 self.cancelled = True
 
     cb = Events()

@@ -193,12 +193,15 @@ def _train(
                 state.batch_in_epoch = gi + 1
                 if last_in_epoch:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                if last_in_epoch or (
+                saved = last_in_epoch or bool(
                     cfg.checkpoint_steps and state.step % cfg.checkpoint_steps == 0
-                ):
+                )
+                cancelled = ctx.cancelled()
+                # A stop asked for (cancel, pause, a worker going away) keeps the steps done.
+                if saved or (cancelled and state.step < plan.total_steps):
                     C.save(ctx, engine.model, engine.optimizer, engine.scheduler, state, ckpt_dir,
                            cfg.keep_checkpoints)  # fmt: skip
-                if ctx.cancelled():
+                if cancelled:
                     stop = "cancelled"
                 if stop or state.step >= plan.total_steps:
                     return stop

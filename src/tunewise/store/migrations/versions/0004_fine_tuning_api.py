@@ -35,9 +35,7 @@ def upgrade() -> None:
     op.create_index("ix_files_purpose", "files", ["purpose"])
     op.create_table(
         "fine_tuning_api_jobs",
-        sa.Column(
-            "job_id", sa.String(64), sa.ForeignKey("fine_tuning_jobs.id"), primary_key=True
-        ),
+        sa.Column("job_id", sa.String(64), sa.ForeignKey("fine_tuning_jobs.id"), primary_key=True),
         sa.Column("organization", sa.String(128), nullable=False),
         sa.Column("model", sa.Text(), nullable=False),
         sa.Column("training_file", sa.String(64), nullable=False),
@@ -54,9 +52,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.BigInteger(), nullable=True),
         sa.Column("interrupt", sa.String(16), nullable=True),
     )
-    op.create_index(
-        "ix_fine_tuning_api_jobs_worker_id", "fine_tuning_api_jobs", ["worker_id"]
-    )
+    op.create_index("ix_fine_tuning_api_jobs_worker_id", "fine_tuning_api_jobs", ["worker_id"])
     op.create_table(
         "fine_tuning_workers",
         sa.Column("id", sa.String(128), primary_key=True),
