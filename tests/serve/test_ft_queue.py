@@ -46,7 +46,7 @@ def queued_jobs(url: str, n: int, status: str = "queued") -> list[str]:
                     out="o",
                     config={},
                     cancel_requested=False,
-                )  # fmt: skip
+                )
             )
             s.flush()
             s.add(
@@ -59,7 +59,7 @@ def queued_jobs(url: str, n: int, status: str = "queued") -> list[str]:
                     method={},
                     fine_tuned_model="ft:m:o::x",
                     workdir="w",
-                )  # fmt: skip
+                )
             )
             add_event(s, job_id, "created")
         ids.append(job_id)

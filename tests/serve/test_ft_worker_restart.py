@@ -4,6 +4,7 @@ checkpoint; the job succeeds with every step trained once after the checkpoint."
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -58,10 +59,8 @@ def test_killed_worker_job_continues_from_checkpoint(tmp_path: Path, tiny_model:
                 if job.id in " ".join(p.info["cmdline"] or [])
             ]
             for p in [proc, *family, *runners]:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             proc.wait(30)
         step = max(c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id))
         assert client.fine_tuning.jobs.retrieve(job.id).status == "running"  # nobody said otherwise
