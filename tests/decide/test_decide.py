@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tunewise.cli import app
 from tunewise.decide import DecideConfig, decide
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_live_documents_and_fast_facts_point_to_rag() -> None:
@@ -66,7 +69,25 @@ def test_cli_rejects_bad_signal_cleanly() -> None:
 
 
 def test_cli_questionnaire() -> None:
-    answers = "\n".join(["n", "yearly", "y", "300", "y", "1", "n", "0", "20000", "800"]) + "\n"
+    answers = "\n".join(["n", "yearly", "y", "300", "y", "1", "n", "0", "20000", "800", "0"]) + "\n"
     result = CliRunner().invoke(app, ["decide", "--interactive"], input=answers)
     assert result.exit_code == 0, result.output
     assert "Recommendation: fine-tuning" in result.output
+
+
+def test_intent_routing_with_a_handful_of_labels_points_to_a_classifier() -> None:
+    signals = DecideConfig(labelled_examples=200, output_schema=True, label_count=10)
+    d = decide(signals)
+    assert d.recommendation == "classifier"
+    assert any("intent routing with 10 labels" in r for r in d.reasons["classifier"])
+    # The same task with free-text answers has no classifier to try.
+    free = decide(signals.model_copy(update={"label_count": 0}))
+    assert free.recommendation == "fine_tune" and free.scores["classifier"] == 0
+
+
+def test_banking77_example_recommends_the_classifier() -> None:
+    result = CliRunner().invoke(
+        app, ["decide", "--config", str(REPO / "examples/banking77/tunewise.yaml"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["recommendation"] == "classifier"

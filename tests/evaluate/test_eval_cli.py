@@ -34,7 +34,7 @@ def test_compare_base_with_trained_adapter(
         report["candidate"]["identity"]["adapter_hash"]
         and report["base"]["identity"]["base_hash"] == report["candidate"]["identity"]["base_hash"]
     )
-    assert report["golden"]["cases"] == 12 and report["forgetting"]["n"] == 20
+    assert report["golden"]["cases"] == 12 and report["forgetting"]["n"] >= 100
     assert report["training_curve"]["series"]  # read from the adapter folder the trainer wrote
     assert {r["rule"] for r in report["gate"]["rules"]} == {
         "primary_lift",
@@ -42,6 +42,7 @@ def test_compare_base_with_trained_adapter(
         "safety",
         "latency",
         "json_valid",
+        "beats_alternative",
         "forgetting",
     }
     # The per-case results back the summary figures.

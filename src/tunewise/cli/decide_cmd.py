@@ -35,6 +35,11 @@ def _questionnaire() -> DecideConfig:
         prompt_tokens_today=ask(
             "Prompt tokens (instructions + examples) per request today?", default=0, type=int
         ),
+        label_count=ask(
+            "If every answer is one label from a fixed set, how many labels (0 for free text)?",
+            default=0,
+            type=int,
+        ),
     )
 
 
@@ -74,9 +79,12 @@ def register(app: typer.Typer) -> None:
         prompt_tokens_today: int | None = typer.Option(
             None, help="Prompt tokens sent per request today."
         ),
+        label_count: int | None = typer.Option(
+            None, help="Distinct labels when every answer is one label (0: free text)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
-        """Recommend prompt engineering, RAG, routing + tools or fine-tuning, with the reasons.
+        """Recommend prompting, a small classifier, RAG, routing + tools or fine-tuning, with the reasons.
 
         Signals come from --config, the questionnaire (--interactive) or flags (flags win).
         `tunewise run` goes further: it evaluates prompt-only variants on the golden set and

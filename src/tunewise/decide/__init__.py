@@ -1,4 +1,4 @@
-"""Decide: should this use case be prompting, RAG, routing + tools, or fine-tuning?
+"""Decide: should this use case be prompting, a small classifier, RAG, routing + tools, or fine-tuning?
 
 A transparent decision matrix over a handful of signals. Each approach collects points from
 the signals that favour it, with the reason written next to every point, so a reviewer can
@@ -8,15 +8,17 @@ already passes the gate on the golden set) overrides the matrix: see `tunewise r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Approach = Literal["prompt", "rag", "routing", "fine_tune"]
-APPROACHES: tuple[Approach, ...] = ("prompt", "rag", "routing", "fine_tune")
+Approach = Literal["prompt", "classifier", "rag", "routing", "fine_tune"]
+APPROACHES: tuple[Approach, ...] = ("prompt", "classifier", "rag", "routing", "fine_tune")
 LABELS = {
     "prompt": "prompt engineering",
+    "classifier": "a small classifier (embeddings + logistic regression)",
     "rag": "retrieval-augmented generation (RAG)",
     "routing": "routing + tools",
     "fine_tune": "fine-tuning",
@@ -48,6 +50,49 @@ class DecideConfig(BaseModel):
     """Expected traffic; high volume makes shorter prompts and smaller models pay off."""
     prompt_tokens_today: int = Field(0, ge=0)
     """Tokens of instructions and few-shot examples sent with every request today."""
+    label_count: int = Field(0, ge=0)
+    """Distinct answers when every answer is one label from a fixed set (intent routing); 0 for free text. `tunewise run` measures it."""
+
+
+def _label_signals(s: DecideConfig, add: Callable[[Approach, int, str], None]) -> None:
+    """Answers that are labels: the seeds' cheapest path is a small classifier, tried first."""
+    n = s.label_count
+    if n < 2:
+        return
+    add(
+        "classifier",
+        3,
+        f"every answer is one of {n} labels: a classifier is the cheapest path to try first",
+    )
+    if 5 <= n <= 20:
+        add(
+            "classifier",
+            2,
+            f"intent routing with {n} labels: a mini model first, then a fine-tune on a mini model if it falls short",
+        )
+        add(
+            "fine_tune",
+            -1,
+            f"fine-tuning an LLM for {n} labels is the expensive way to route intents",
+        )
+    if s.labelled_examples >= 20 * n:
+        add(
+            "classifier",
+            1,
+            f"{s.labelled_examples // n} examples per label: plenty for a classifier",
+        )
+    if s.output_schema:
+        add(
+            "classifier",
+            1,
+            "a classifier's answer is always a valid label: the schema holds by construction",
+        )
+    if s.requests_per_day >= 10_000:
+        add(
+            "classifier",
+            2,
+            f"{s.requests_per_day:,} requests/day: a classifier answers in milliseconds on a CPU",
+        )
 
 
 @dataclass
@@ -73,7 +118,7 @@ _FAST_CHANGE = {"weekly", "daily"}
 
 
 def decide(s: DecideConfig) -> Decision:
-    """Score each approach from the signals; ties go to the cheaper approach (prompt < rag < routing < fine_tune)."""
+    """Score each approach from the signals; ties go to the cheaper approach (the order of APPROACHES)."""
     points: dict[str, list[tuple[int, str]]] = {a: [] for a in APPROACHES}
 
     def add(approach: Approach, weight: int, why: str) -> None:
@@ -155,6 +200,7 @@ def decide(s: DecideConfig) -> Decision:
             "a fine-tune that drops the long prompt pays back (see `tunewise data cost`)",
         )
 
+    _label_signals(s, add)
     scores: dict[str, int] = {a: sum(w for w, _ in points[a]) for a in APPROACHES}
     best = max(APPROACHES, key=lambda a: (scores[a], -APPROACHES.index(a)))
     reasons: dict[str, list[str]] = {
@@ -164,6 +210,10 @@ def decide(s: DecideConfig) -> Decision:
     if s.facts_change in _FAST_CHANGE and best == "fine_tune":
         warnings.append(
             "facts change often: keep them out of the training data and serve them by retrieval"
+        )
+    if 5 <= s.label_count <= 20 and best == "fine_tune":
+        warnings.append(
+            f"{s.label_count} labels: fine-tune a small model, not a big one, and only if the classifier falls short"
         )
     if s.labelled_examples < 50 and best == "fine_tune":
         warnings.append(

@@ -235,6 +235,36 @@ class BedrockBackend:
         return concurrent_map(one, conversations, settings.concurrency)
 
 
+@dataclass
+class ClassifierBackend:
+    """An embedding classifier folder (see classifier.py): no generation, answers in batches."""
+
+    variant: Variant
+
+    def identity(self) -> dict[str, Any]:
+        from tunewise.registry.integrity import folder_sha256
+
+        return {
+            "kind": "classifier",
+            "model": self.variant.model,
+            "classifier_sha256": folder_sha256(self.variant.model),
+        }
+
+    def complete(self, conversations: list[Messages], settings: Settings) -> list[Completion]:
+        from .classifier import load_classifier
+
+        clf = load_classifier(self.variant.model)
+        out: list[Completion] = []
+        for start in range(0, len(conversations), max(1, settings.batch_size)):
+            batch = conversations[start : start + max(1, settings.batch_size)]
+            t0 = time.perf_counter()
+            answers = clf.predict_batch(batch)
+            elapsed = time.perf_counter() - t0  # the batch's wall time, as local models report it
+            out += [Completion(a, latency_s=elapsed) for a in answers]
+        return out
+
+
 backend("local")(LocalBackend)
+backend("classifier")(ClassifierBackend)
 backend("openai")(OpenAIBackend)
 backend("bedrock")(BedrockBackend)

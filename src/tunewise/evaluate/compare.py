@@ -161,16 +161,40 @@ def distributions(base: RunResult, cand: RunResult) -> dict[str, Any]:
     }
 
 
-def forgetting_summary(base: RunResult, cand: RunResult) -> dict[str, Any]:
-    """The general-capability suite's mean score per side (first metric of the suite's scorers)."""
-    check_pairing(base, cand)
-    metric = base.metrics()[0]
-    b, c = _mean(base.scores(metric)), _mean(cand.scores(metric))
-    return {"metric": metric, "n": len(base.cases), "base": b, "candidate": c, "delta": c - b,
-            "golden_hash": base.golden_hash,
-            "cases": [{"id": x.id, "base_output": x.output, "candidate_output": y.output,
-                       "base": x.scores[metric], "candidate": y.scores[metric]}
-                      for x, y in zip(base.cases, cand.cases, strict=True)]}  # fmt: skip
+def alternatives_summary(
+    cand: RunResult,
+    alternatives: list[RunResult],
+    metric: str,
+    *,
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, Any] | None:
+    """The candidate against each non-fine-tuned alternative on the primary metric, best first.
+
+    `delta` and `ci` are candidate minus alternative; alternatives identical to the candidate
+    (same identity and prompt) are left out.
+    """
+    rows: list[dict[str, Any]] = []
+    for alt in alternatives:
+        if alt.identity == cand.identity and alt.variant.get("prompt") == cand.variant.get(
+            "prompt"
+        ):
+            continue
+        check_pairing(alt, cand)
+        by_id = {c.id: c for c in cand.cases}
+        a, c = alt.scores(metric), [by_id[x.id].scores[metric] for x in alt.cases]
+        binary = metric in alt.binary_metrics and metric in cand.binary_metrics
+        rows.append({
+            "label": alt.label, "kind": alt.variant.get("kind"), "identity": alt.identity,
+            "alternative": _mean(a), "candidate": _mean(c), "delta": _mean(c) - _mean(a),
+            "ci": paired_bootstrap(a, c, samples=samples, confidence=confidence, seed=seed).to_json(),
+            "mcnemar": mcnemar_exact(a, c).to_json() if binary else None,
+        })  # fmt: skip
+    if not rows:
+        return None
+    rows.sort(key=lambda r: -float(r["alternative"]))
+    return {"metric": metric, "best": rows[0]["label"], "rows": rows}
 
 
 def compare_runs(
@@ -181,8 +205,14 @@ def compare_runs(
     gate_cfg: GateConfig | None = None,
     forgetting: tuple[RunResult, RunResult] | None = None,
     curve: dict[str, Any] | None = None,
+    alternatives: list[RunResult] | None = None,
 ) -> dict[str, Any]:
-    """The full comparison report (gate decision included) as a JSON-ready dictionary."""
+    """The full comparison report (gate decision included) as a JSON-ready dictionary.
+
+    `alternatives` are the other non-fine-tuned variants evaluated on the same golden set
+    (prompts, the embedding classifier); the base is judged by the primary_lift rule.
+    """
+    from .forgetting import forgetting_summary
     from .gate import apply_gate
 
     eval_cfg, gate_cfg = eval_cfg or EvalConfig(), gate_cfg or GateConfig()
@@ -193,24 +223,24 @@ def compare_runs(
     primary = eval_cfg.primary_metric
     if primary not in base.metrics():
         raise DataError(f"primary metric '{primary}' was not scored; add it to eval.scorers")
+    stats: dict[str, Any] = {
+        "samples": eval_cfg.bootstrap_samples,
+        "confidence": gate_cfg.confidence,
+        "seed": eval_cfg.seed,
+    }
     report: dict[str, Any] = {
         "tunewise_version": __version__,
         "golden": {"path": base.golden_path, "hash": base.golden_hash, "cases": len(base.cases)},
         "primary_metric": primary,
         "base": side_summary(base),
         "candidate": side_summary(cand),
-        "metrics": metric_stats(
-            base,
-            cand,
-            samples=eval_cfg.bootstrap_samples,
-            confidence=gate_cfg.confidence,
-            seed=eval_cfg.seed,
-        ),
+        "metrics": metric_stats(base, cand, **stats),
         "buckets": bucket_stats(base, cand, primary),
         "regressions": regressions(base, cand, primary),
         "confusion": confusion(base, cand, eval_cfg.label_field),
         "distributions": distributions(base, cand),
-        "forgetting": forgetting_summary(*forgetting) if forgetting else None,
+        "alternatives": alternatives_summary(cand, alternatives or [], primary, **stats),
+        "forgetting": forgetting_summary(*forgetting, **stats) if forgetting else None,
         "training_curve": curve,
         "gate_config": gate_cfg.model_dump(),
         "scorers": [s.model_dump() for s in eval_cfg.scorers],

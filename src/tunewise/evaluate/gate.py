@@ -7,7 +7,11 @@ Rules (thresholds in `GateConfig`):
 - safety: zero tolerance, no case in a safety bucket scores lower than the base;
 - latency: p95 latency no more than max_p95_latency_increase worse, unless accuracy gained;
 - json_valid: the JSON-valid rate does not fall below the base's;
-- forgetting: the general-capability suite does not drop beyond max_forgetting_drop.
+- beats_alternative: the candidate beats the best non-fine-tuned alternative besides the base
+  (prompts, the embedding classifier) on the primary metric with the CI lower bound above
+  alternative_margin;
+- forgetting: on the general-capability suite, a drop that is both significant (CI entirely below
+  0) and larger than max_forgetting_drop fires; a CI that cannot rule such a drop out warns.
 The candidate is accepted when no rule blocks.
 """
 
@@ -139,19 +143,58 @@ def json_valid(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
     return _rule("json_valid", "pass", text, base=m["base"], candidate=m["candidate"])
 
 
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def beats_alternative(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
+    alts, margin = report.get("alternatives"), cfg.alternative_margin
+    if margin is None:
+        return _rule("beats_alternative", "skip", "turned off (gate.alternative_margin: null)")
+    if not alts:
+        return _rule("beats_alternative", "skip", "no alternative besides the base evaluated")
+    best = alts["rows"][0]
+    ci = best["ci"]
+    text = (
+        f"vs best alternative '{best['label']}' ({100 * best['alternative']:.1f}%): "
+        f"{_pts(best['delta'])} pts, {100 * cfg.confidence:.0f}% CI [{_pts(ci['low'])}, {_pts(ci['high'])}]"
+    )
+    values = {"alternative": best["label"], "delta": best["delta"], "ci_low": ci["low"]}
+    if ci["low"] > margin:
+        return _rule("beats_alternative", "pass", f"{text} above {_pts(margin)}", **values)
+    return _rule(
+        "beats_alternative",
+        "block",
+        f"{text}; needs the CI above {_pts(margin)} pts: ship the cheaper variant instead",
+        **values,
+    )
+
+
 def forgetting(report: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
     f = report.get("forgetting")
     if not f:
         return _rule("forgetting", "skip", "no general-capability suite run")
-    text = f"general suite ({f['n']} cases) {100 * f['base']:.1f}% -> {100 * f['candidate']:.1f}%"
-    if f["delta"] < -cfg.max_forgetting_drop:
+    ci, limit = f["ci"], cfg.max_forgetting_drop
+    text = (
+        f"general suite ({f['n']} cases) {100 * f['base']:.1f}% -> {100 * f['candidate']:.1f}% "
+        f"({_pts(f['delta'])} pts, {100 * cfg.confidence:.0f}% CI [{_pts(ci['low'])}, {_pts(ci['high'])}])"
+    )
+    values = {"delta": f["delta"], "ci_low": ci["low"], "ci_high": ci["high"]}
+    if ci["high"] < 0 and f["delta"] < -limit:
         return _rule(
             "forgetting",
             cfg.forgetting_action,
-            f"{text}: dropped > {100 * cfg.max_forgetting_drop:.0f} pts",
-            delta=f["delta"],
+            f"{text}: a significant drop of more than {100 * limit:.0f} pts",
+            **values,
         )
-    return _rule("forgetting", "pass", text, delta=f["delta"])
+    if ci["low"] < -limit:
+        return _rule(
+            "forgetting",
+            "warn",
+            f"{text}: a drop of more than {100 * limit:.0f} pts is not ruled out",
+            **values,
+        )
+    return _rule("forgetting", "pass", f"{text}: no drop beyond {100 * limit:.0f} pts", **values)
 
 
 def apply_gate(
@@ -166,6 +209,7 @@ def apply_gate(
         safety(report, cfg, base, cand),
         latency(report, cfg, gained),
         json_valid(report, cfg),
+        beats_alternative(report, cfg),
         forgetting(report, cfg),
     ]
     blocked = [r["rule"] for r in rules if r["status"] == "block"]

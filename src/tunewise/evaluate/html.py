@@ -163,6 +163,44 @@ def _pre(value: Any) -> str:
     return f"<pre>{escape(text)}</pre>"
 
 
+def _ci(ci: dict[str, float]) -> str:
+    return f"[{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
+
+
+def _alternatives_html(alts: dict[str, Any] | None) -> list[str]:
+    if not alts:
+        return []
+    rows = [[escape(r["label"]) + (" <b>(best)</b>" if r["label"] == alts["best"] else ""), escape(str(r["kind"])),
+             f"{100 * r['alternative']:.1f}", f"{100 * r['candidate']:.1f}", f"{100 * r['delta']:+.1f}", _ci(r["ci"]),
+             f"{r['mcnemar']['p_value']:.3g}" if r["mcnemar"] else ""] for r in alts["rows"]]  # fmt: skip
+    bars = [(r["label"], r["alternative"], r["candidate"]) for r in alts["rows"]]
+    return [
+        f"<h2>Non-fine-tuned alternatives: {escape(alts['metric'])}</h2>",
+        "<p>Each bar pair: the alternative (grey) and the candidate (blue) on the same cases.</p>",
+        bars_svg(bars, "chart-alternatives"),
+        _table(
+            ["variant", "kind", "score", "candidate", "Δ pts", "CI pts", "McNemar p"],
+            rows,
+            num={2, 3, 4, 6},
+        ),
+    ]
+
+
+def _forgetting_html(f: dict[str, Any] | None) -> list[str]:
+    if not f:
+        return []
+    buckets = f.get("buckets") or {}
+    rows = [[escape(t), str(b["n"]), f"{100 * b['base']:.1f}", f"{100 * b['candidate']:.1f}", f"{100 * b['delta']:+.1f}"]
+            for t, b in buckets.items()]  # fmt: skip
+    return [
+        f"<h2>Forgetting check</h2><p>General suite ({f['n']} cases, {escape(f['metric'])}): {100 * f['base']:.1f} → "
+        f"{100 * f['candidate']:.1f} ({100 * f['delta']:+.1f} pts, CI {_ci(f['ci'])}, McNemar p {f['mcnemar']['p_value']:.3g}).</p>",
+        _legend(),
+        bars_svg([(t, b["base"], b["candidate"]) for t, b in buckets.items()], "chart-forgetting"),
+        _table(["category", "n", "base", "candidate", "Δ pts"], rows, num={1, 2, 3, 4}),
+    ]
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole report page."""
     g, b, c, primary = report["gate"], report["base"], report["candidate"], report["primary_metric"]
@@ -211,11 +249,8 @@ def render_html(report: dict[str, Any]) -> str:
         ["", "p50 ms", "p95 ms", "tokens in", "tokens out", "$ per 1k requests", "errors"],
         [[escape(s["label"]), f"{s['latency_s']['p50'] * 1000:.0f}", f"{s['latency_s']['p95'] * 1000:.0f}", f"{s['tokens']['in_mean']:.0f}",
           f"{s['tokens']['out_mean']:.0f}", f"{s['cost_per_1k_usd']:.4f}", str(s["errors"])] for s in (b, c)], num={1, 2, 3, 4, 5, 6}))  # fmt: skip
-    if report.get("forgetting"):
-        f = report["forgetting"]
-        out.append(
-            f"<h2>Forgetting check</h2><p>General suite ({f['n']} cases, {escape(f['metric'])}): {100 * f['base']:.1f} → {100 * f['candidate']:.1f} ({100 * f['delta']:+.1f} pts).</p>"
-        )
+    out += _alternatives_html(report.get("alternatives"))
+    out += _forgetting_html(report.get("forgetting"))
     regs = report["regressions"]
     out.append(f"<h2>Regressions ({len(regs)})</h2>")
     out.append(_table(["id", "tags", "expected", "base output", "candidate output", "why"],

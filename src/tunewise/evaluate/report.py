@@ -125,12 +125,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {side['label']} | {lat['p50'] * 1000:.0f} | {lat['p95'] * 1000:.0f} | {tok['in_mean']:.0f} | "
             f"{tok['out_mean']:.0f} | {side['cost_per_1k_usd']:.4f} |"
         )
-    if report.get("forgetting"):
-        f = report["forgetting"]
-        lines += [
-            "",
-            f"### Forgetting check\nGeneral suite ({f['n']} cases, {f['metric']}): {_pct(f['base'])} → {_pct(f['candidate'])} ({100 * f['delta']:+.1f} pts).",
-        ]
+    lines += _alternatives_md(report.get("alternatives"))
+    lines += _forgetting_md(report.get("forgetting"))
     regs = report["regressions"]
     lines += ["", f"### Regressions ({len(regs)})"]
     if regs:
@@ -144,6 +140,48 @@ def render_markdown(report: dict[str, Any]) -> str:
     else:
         lines.append("None: the candidate never scored lower than the base.")
     return "\n".join(lines) + "\n"
+
+
+def _ci(ci: dict[str, float]) -> str:
+    return f"[{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
+
+
+def _alternatives_md(alts: dict[str, Any] | None) -> list[str]:
+    if not alts:
+        return []
+    lines = [
+        "",
+        f"### Non-fine-tuned alternatives ({alts['metric']})",
+        "| variant | kind | score | candidate | Δ (pts) | CI (pts) | McNemar p |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in alts["rows"]:
+        p = f"{r['mcnemar']['p_value']:.3g}" if r["mcnemar"] else ""
+        best = " (best)" if r["label"] == alts["best"] else ""
+        lines.append(
+            f"| {_cell(r['label'], 40)}{best} | {r['kind']} | {_pct(r['alternative'])} | {_pct(r['candidate'])} | "
+            f"{100 * r['delta']:+.1f} | {_ci(r['ci'])} | {p} |"
+        )
+    return lines
+
+
+def _forgetting_md(f: dict[str, Any] | None) -> list[str]:
+    if not f:
+        return []
+    lines = [
+        "",
+        "### Forgetting check",
+        f"General suite ({f['n']} cases, {f['metric']}): {_pct(f['base'])} → {_pct(f['candidate'])} "
+        f"({100 * f['delta']:+.1f} pts, CI {_ci(f['ci'])}, McNemar p {f['mcnemar']['p_value']:.3g}).",
+        "",
+        "| category | n | base | candidate | Δ (pts) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for tag, b in (f.get("buckets") or {}).items():
+        lines.append(
+            f"| {tag} | {b['n']} | {_pct(b['base'])} | {_pct(b['candidate'])} | {100 * b['delta']:+.1f} |"
+        )
+    return lines
 
 
 def write_report(

@@ -421,3 +421,6 @@ def judge(
 ) -> Scorer:
     """The judge scorer; `model` is a variant spec such as `openai:gpt-4o,base_url=...`."""
     return JudgeScorer(model, rubric, max(1, repeats), temperature, max_new_tokens)
+
+
+from . import checks as _checks  # noqa: E402,F401  (registers the `check` scorer)

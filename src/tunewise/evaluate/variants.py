@@ -3,7 +3,7 @@ Bedrock) plus a prompt strategy (zero-shot, or few-shot with k examples from the
 
 On the command line a variant is `KIND:MODEL[,key=value...]`, for example
 `local:smollm2-135m,adapter=runs/a1/adapter`, `openai:gpt-4o-mini,base_url=http://localhost:8000/v1`,
-`bedrock:amazon.nova-lite-v1:0,region=us-east-1`, or the path of a YAML/JSON file with the fields below.
+`bedrock:amazon.nova-lite-v1:0,region=us-east-1`, `classifier:runs/x/baseline/classifier`, or the path of a YAML/JSON file with the fields below.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ class Variant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    kind: Literal["local", "openai", "bedrock"] = "local"
-    """Backend: local (transformers), openai (any OpenAI-compatible endpoint), bedrock (converse)."""
+    kind: Literal["local", "openai", "bedrock", "classifier"] = "local"
+    """Backend: local (transformers), openai (any OpenAI-compatible endpoint), bedrock (converse), classifier (an embedding classifier folder)."""
     model: str = "smollm2-135m"
-    """Local base name or folder, the endpoint's model name, or the Bedrock model id."""
+    """Local base name or folder, the endpoint's model name, the Bedrock model id, or the classifier folder."""
     adapter: str | None = None
     """PEFT adapter folder applied on the local base."""
     base_url: str | None = None
@@ -76,6 +76,7 @@ _TOP = {
     "price_output",
     "name",
 }
+_KINDS = {"local", "openai", "bedrock", "classifier"}
 _PROMPT = {"few_shot": "few_shot", "train": "train", "selection": "selection", "seed": "seed"}
 
 
@@ -87,12 +88,16 @@ def parse_variant(spec: str) -> Variant:
         return _validate(raw, str(path))
     head, *pairs = spec.split(",")
     kind, sep, model = head.partition(":")
-    if not sep or kind not in {"local", "openai", "bedrock"} or not model:
-        if sep and kind not in {"local", "openai", "bedrock"}:
+    if not sep or kind not in _KINDS or not model:
+        if sep and kind not in _KINDS:
             raise ConfigError(
-                f"variant '{spec}': unknown kind '{kind}'; use local:, openai: or bedrock:"
+                f"variant '{spec}': unknown kind '{kind}'; use local:, openai:, bedrock: or classifier:"
             )
         kind, model = "local", head  # a bare model name or folder means a local base
+        from .classifier import is_classifier
+
+        if is_classifier(model):
+            kind = "classifier"
     raw = {"kind": kind, "model": model, "prompt": {}}
     for pair in pairs:
         key, eq, value = pair.partition("=")

@@ -44,7 +44,19 @@ def _check_names(feature: str, alias: str) -> None:
 
 
 def is_base_reference(cand: Model, reference: str | dict[str, Any]) -> bool:
-    """Does a gate's baseline (a name, or a report side) denote the candidate's base model?"""
+    """Does a gate's baseline (a name, or a report side) denote the candidate's base model?
+
+    A classifier replaces prompting an LLM, so its base is a prompt-only variant: any report side
+    without an adapter that is not itself a classifier (names were checked when recorded).
+    """
+    if cand.kind == "classifier":
+        if not isinstance(reference, dict):
+            return True
+        ident, variant = reference.get("identity") or {}, reference.get("variant") or {}
+        return (
+            not (ident.get("adapter_hash") or variant.get("adapter"))
+            and ident.get("kind") != "classifier"
+        )
     if isinstance(reference, dict):
         ident, variant = reference.get("identity") or {}, reference.get("variant") or {}
         if ident.get("adapter_hash") or variant.get("adapter"):
@@ -300,6 +312,12 @@ def _serving(m: Model) -> dict[str, Any]:
         return {"provider_model_id": m.provider_model_id, "base": base}
     if m.kind == "full":
         return {"model_path": m.adapter_path, "model_sha256": m.adapter_sha256, "base": base}
+    if m.kind == "classifier":  # tunewise.evaluate.classifier.load_classifier(classifier_path)
+        return {
+            "classifier_path": m.adapter_path,
+            "classifier_sha256": m.adapter_sha256,
+            "embedder": base,
+        }
     return {"adapter_path": m.adapter_path, "adapter_sha256": m.adapter_sha256, "base": base}
 
 

@@ -149,7 +149,7 @@ def _weights_hash(folder: Path) -> str | None:
 def adapter_model(
     s: Session, folder: Path, name: str | None, dataset: str | None, by: str | None
 ) -> Model:
-    """Register an adapter/full-model folder from its manifest.json (see docs/ARCHITECTURE.md)."""
+    """Register an adapter, full-model or classifier folder from its manifest.json (see docs/ARCHITECTURE.md)."""
     folder = folder.expanduser().resolve()
     manifest = read_json_object(folder / "manifest.json", "adapter manifest")
     base = manifest.get("base_model") or {}
@@ -176,7 +176,7 @@ def adapter_model(
             job.dataset_id = ds.id
     row = Model(
         name=name,
-        kind="full" if manifest.get("kind") == "full" else "adapter",
+        kind=manifest["kind"] if manifest.get("kind") in {"full", "classifier"} else "adapter",
         base_id=str(base["id"]),
         base_hash=base.get("hash"),
         base_path=base.get("path"),

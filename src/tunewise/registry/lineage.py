@@ -66,11 +66,14 @@ def resolve_side(
         return find_model(s, side, missing_ok=missing_ok)
     ident, variant = side.get("identity") or {}, side.get("variant") or {}
     found: Model | None = None
-    if ident.get("adapter_hash"):
+    if ident.get("classifier_sha256"):  # an embedding classifier folder, by content
+        query = select(Model).where(Model.adapter_sha256 == ident["classifier_sha256"])
+        found = s.scalars(query.order_by(Model.deprecated_at.is_not(None), Model.id.desc())).first()
+    if found is None and ident.get("adapter_hash"):
         query = select(Model).where(Model.weights_sha256 == ident["adapter_hash"])
         found = s.scalars(query.order_by(Model.deprecated_at.is_not(None), Model.id.desc())).first()
     model = ident.get("model") or variant.get("model")
-    if found is None and model and not variant.get("adapter"):
+    if found is None and model and not variant.get("adapter") and ident.get("kind") != "classifier":
         found = s.scalar(select(Model).where(Model.provider_model_id == str(model)))
     adapter = variant.get("adapter")
     if found is None and adapter and Path(str(adapter)).expanduser().exists():

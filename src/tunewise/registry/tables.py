@@ -52,7 +52,7 @@ class Model(Base):
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # adapter | full | provider
+    kind: Mapped[str] = mapped_column(String(16))  # adapter | full | provider | classifier
     base_id: Mapped[str] = mapped_column(String(256))
     base_hash: Mapped[str | None] = mapped_column(String(64))
     base_path: Mapped[str | None] = mapped_column(Text)
