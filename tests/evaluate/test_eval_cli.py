@@ -20,8 +20,11 @@ def test_compare_base_with_trained_adapter(
     out = tmp_path / "report"
     # The random tiny base answers nothing useful; the adapter learned the JSON answer's shape and
     # words, which token-overlap (the primary metric here) measures.
+    # The suite's own answer budget, kept short: a random tiny model never stops early.
+    config = tmp_path / "tunewise.yaml"
+    config.write_text("eval:\n  forgetting_max_new_tokens: 6\n")
     args = ["compare", "--golden", str(golden), "--base", str(tiny_model), "--candidate-adapter", str(tiny_adapter),
-            "--out", str(out), "--primary-metric", "overlap", "--max-new-tokens", "12"]  # fmt: skip
+            "--out", str(out), "--primary-metric", "overlap", "--max-new-tokens", "12", "--config", str(config)]  # fmt: skip
     result = runner.invoke(app, args)
     report = json.loads((out / "report.json").read_text())
     assert result.exit_code == 0, (result.output, report["gate"])

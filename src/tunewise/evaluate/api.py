@@ -122,7 +122,14 @@ def compare_variants(
     ]  # fmt: skip
     suite = forgetting_suite(eval_cfg.forgetting_suite)
     forgetting = (
-        run_suite(suite, (base, candidate), settings, cache=eval_cfg.cache, progress=progress)
+        run_suite(
+            suite,
+            (base, candidate),
+            settings,
+            max_new_tokens=eval_cfg.forgetting_max_new_tokens,
+            cache=eval_cfg.cache,
+            progress=progress,
+        )
         if suite is not None
         else None
     )

@@ -57,6 +57,8 @@ class EvalConfig(_Section):
     """JSON field of the answer used as the class label for the confusion matrix (None: no matrix)."""
     forgetting_suite: str | None = "builtin"
     """General-capability suite run on both sides ('builtin', a JSONL path, or None to skip)."""
+    forgetting_max_new_tokens: int = Field(default=48, gt=0)
+    """Generation budget of the suite's answers (its own, so a feature's short budget does not cut them off)."""
     bootstrap_samples: int = Field(default=10000, ge=100)
     """Resamples for the paired bootstrap confidence interval."""
 

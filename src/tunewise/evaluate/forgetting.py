@@ -4,7 +4,8 @@ with paired statistics.
 The bundled suite (`general_suite.jsonl`, 125 cases written for tunewise) covers arithmetic, short
 facts, instructions, formatting, refusals of harmful requests and over-refusal of safe ones; every
 case says in `expected` how its answer is checked (the `check` scorer). Its answers get their own
-token budget, so a feature's short `eval.max_new_tokens` does not cut them off.
+token budget (`eval.forgetting_max_new_tokens`), so a feature's short `eval.max_new_tokens` does
+not cut them off.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from .runner import RunResult, run_eval
 from .scorers import build_scorer
 from .stats import mcnemar_exact, paired_bootstrap
 from .variants import PromptStrategy, Variant
-
-SUITE_MAX_NEW_TOKENS = 48
-"""Generation budget of suite answers (enough for a sentence or a short list)."""
 
 
 def forgetting_suite(spec: str | None) -> GoldenSet | None:
@@ -46,13 +44,14 @@ def run_suite(
     variants: tuple[Variant, Variant],
     settings: Settings,
     *,
+    max_new_tokens: int = 48,
     cache: bool = True,
     progress: bool = True,
 ) -> tuple[RunResult, RunResult] | None:
     """Both sides on the suite, zero-shot, scored by `check`; None when it does not apply."""
     if not all(applies(v) for v in variants):
         return None
-    suite_settings = replace(settings, max_new_tokens=SUITE_MAX_NEW_TOKENS)
+    suite_settings = replace(settings, max_new_tokens=max_new_tokens)
     check = [build_scorer("check")]
     base, cand = (
         run_eval(suite, v.model_copy(update={"prompt": PromptStrategy()}), check, suite_settings,
