@@ -197,6 +197,26 @@ def alternatives_summary(
     return {"metric": metric, "best": rows[0]["label"], "rows": rows}
 
 
+def forgetting_summary(
+    base: RunResult, cand: RunResult, *, samples: int, confidence: float, seed: int
+) -> dict[str, Any]:
+    """The suite's score per side, the paired CI of the change, McNemar, and per-category figures."""
+    check_pairing(base, cand)
+    metric = base.metrics()[0]
+    by_id = {c.id: c for c in cand.cases}
+    cand = replace(cand, cases=[by_id[c.id] for c in base.cases])
+    b, c = base.scores(metric), cand.scores(metric)
+    ci = paired_bootstrap(b, c, samples=samples, confidence=confidence, seed=seed)
+    return {
+        "metric": metric, "n": len(b), "base": _mean(b), "candidate": _mean(c), "delta": _mean(c) - _mean(b),
+        "ci": ci.to_json(), "mcnemar": mcnemar_exact(b, c).to_json(), "golden_hash": base.golden_hash,
+        "buckets": bucket_stats(base, cand, metric),
+        "cases": [{"id": x.id, "tags": x.tags, "base_output": x.output, "candidate_output": y.output,
+                   "base": x.scores[metric], "candidate": y.scores[metric]}
+                  for x, y in zip(base.cases, cand.cases, strict=True)],
+    }  # fmt: skip
+
+
 def compare_runs(
     base: RunResult,
     cand: RunResult,
@@ -212,7 +232,6 @@ def compare_runs(
     `alternatives` are the other non-fine-tuned variants evaluated on the same golden set
     (prompts, the embedding classifier); the base is judged by the primary_lift rule.
     """
-    from .forgetting import forgetting_summary
     from .gate import apply_gate
 
     eval_cfg, gate_cfg = eval_cfg or EvalConfig(), gate_cfg or GateConfig()

@@ -1,5 +1,5 @@
-"""The forgetting check: the general-capability suite run zero-shot on base and candidate, compared
-with paired statistics.
+"""The forgetting check: the general-capability suite run zero-shot on base and candidate (compared
+with paired statistics in compare.forgetting_summary).
 
 The bundled suite (`general_suite.jsonl`, 125 cases written for tunewise) covers arithmetic, short
 facts, instructions, formatting, refusals of harmful requests and over-refusal of safe ones; every
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from importlib import resources
-from typing import Any
 
 from .backends import Settings
 from .golden import GoldenSet, load_golden
 from .runner import RunResult, run_eval
 from .scorers import build_scorer
-from .stats import mcnemar_exact, paired_bootstrap
 from .variants import PromptStrategy, Variant
 
 
@@ -59,29 +57,3 @@ def run_suite(
         for v in variants
     )  # fmt: skip
     return base, cand
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def forgetting_summary(
-    base: RunResult, cand: RunResult, *, samples: int, confidence: float, seed: int
-) -> dict[str, Any]:
-    """The suite's score per side, the paired CI of the change, McNemar, and per-category figures."""
-    from .compare import bucket_stats, check_pairing
-
-    check_pairing(base, cand)
-    metric = base.metrics()[0]
-    by_id = {c.id: c for c in cand.cases}
-    cand = replace(cand, cases=[by_id[c.id] for c in base.cases])
-    b, c = base.scores(metric), cand.scores(metric)
-    ci = paired_bootstrap(b, c, samples=samples, confidence=confidence, seed=seed)
-    return {
-        "metric": metric, "n": len(b), "base": _mean(b), "candidate": _mean(c), "delta": _mean(c) - _mean(b),
-        "ci": ci.to_json(), "mcnemar": mcnemar_exact(b, c).to_json(), "golden_hash": base.golden_hash,
-        "buckets": bucket_stats(base, cand, metric),
-        "cases": [{"id": x.id, "tags": x.tags, "base_output": x.output, "candidate_output": y.output,
-                   "base": x.scores[metric], "candidate": y.scores[metric]}
-                  for x, y in zip(base.cases, cand.cases, strict=True)],
-    }  # fmt: skip

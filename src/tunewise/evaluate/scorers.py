@@ -423,4 +423,13 @@ def judge(
     return JudgeScorer(model, rubric, max(1, repeats), temperature, max_new_tokens)
 
 
-from . import checks as _checks  # noqa: E402,F401  (registers the `check` scorer)
+@scorer("check")
+def check_scorer() -> Scorer:
+    """Per-case expectations in `expected`: words, patterns, refusals (see checks.py); binary."""
+    from .checks import check
+
+    def fn(output: str, case: Case) -> Score:
+        ok, why = check(output, case.expected)
+        return Score(1.0 if ok else 0.0, why)
+
+    return FnScorer("check", fn)
