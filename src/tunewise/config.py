@@ -1,12 +1,14 @@
 """The project config, `tunewise.yaml`: one pydantic model per stage, validated in one place.
 
-`load_config` raises a ConfigError listing every problem at once, each with its path
-(`train.lora.r: must be > 0`).
+One path from file to config: `load_config(file, overrides)` reads the file (or starts from the
+defaults), applies `{dotted.path: value}` overrides (command-line options, `--set`) and validates
+once, raising a ConfigError that lists every problem with its path (`train.lora.r: must be > 0`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
 from tunewise.evaluate.config import EvalConfig, GateConfig
 from tunewise.monitor.config import MonitorConfig
+from tunewise.overlay import parse_value, set_path, validation_problems
 from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig
 from tunewise.serve.config import ServeConfig
@@ -50,39 +53,27 @@ class ProjectConfig(BaseModel):
         return p if p.is_absolute() else (self._base_dir / p)
 
 
-def _humanize(err: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    ctx = err.get("ctx") or {}
-    kind = err.get("type", "")
-    if kind == "greater_than":
-        msg = f"must be > {ctx.get('gt')}"
-    elif kind == "greater_than_equal":
-        msg = f"must be >= {ctx.get('ge')}"
-    elif kind == "less_than":
-        msg = f"must be < {ctx.get('lt')}"
-    elif kind == "less_than_equal":
-        msg = f"must be <= {ctx.get('le')}"
-    elif kind == "extra_forbidden":
-        msg = "unknown key (check the spelling; `tunewise config schema` lists the keys)"
-    elif kind == "missing":
-        msg = "required"
-    elif msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{loc}: {msg}"
+def _problems(raw: Any, overrides: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+    """(validated config or None, every problem as `path: message`) for a parsed config."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return None, ["(top level): must be a mapping of sections (data:, train:, ...)"]
+    problems = []
+    for path, value in (overrides or {}).items():
+        problem = set_path(raw, path, value, ProjectConfig)
+        if problem:
+            problems.append(problem)
+    try:
+        cfg = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        return None, problems + validation_problems(exc, raw, overrides)
+    return (None if problems else cfg), problems
 
 
 def config_problems(raw: Any) -> list[str]:
     """Every problem in a raw (parsed YAML) config, each as `path: message`. Empty when valid."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        return ["(top level): must be a mapping of sections (data:, train:, ...)"]
-    try:
-        ProjectConfig.model_validate(raw)
-    except ValidationError as exc:
-        return [_humanize(e) for e in exc.errors()]  # type: ignore[arg-type]
-    return []
+    return _problems(raw)[1]
 
 
 def _read_yaml(path: Path) -> Any:
@@ -99,17 +90,67 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from exc
 
 
-def load_config(path: str | Path) -> ProjectConfig:
-    """Load and validate a tunewise.yaml; raise ConfigError listing every problem."""
-    path = Path(path)
-    raw = _read_yaml(path)
-    problems = config_problems(raw)
-    if problems:
+def _validated(
+    raw: Any, overrides: dict[str, Any] | None, source: Path | None, base_dir: Path
+) -> ProjectConfig:
+    cfg, problems = _problems(raw, overrides)
+    if problems or cfg is None:
         listing = "\n  ".join(problems)
-        raise ConfigError(f"{path}: {len(problems)} problem(s):\n  {listing}")
-    cfg = ProjectConfig.model_validate(raw or {})
-    cfg._base_dir = path.resolve().parent
+        where = (
+            f"{source}: {len(problems)} problem(s)"
+            if source and not overrides
+            else f"{len(problems)} problem(s) in {f'{source} and ' if source else ''}the options"
+        )
+        raise ConfigError(f"{where}:\n  {listing}")
+    cfg._base_dir = base_dir
     return cfg
+
+
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> ProjectConfig:
+    """The one way to a ProjectConfig: the file (or the defaults when `path` is None), then the
+    `{dotted.path: value}` overrides, then one validation; raises ConfigError listing every
+    problem of file and overrides at once, each with its path.
+
+    Relative paths in the config resolve against the file's folder (the working folder without
+    a file); override values are taken as written in the file.
+    """
+    if path is None:
+        return _validated({}, overrides, None, Path.cwd())
+    path = Path(path)
+    return _validated(_read_yaml(path), overrides, path, path.resolve().parent)
+
+
+def apply_overrides(cfg: ProjectConfig, overrides: dict[str, Any]) -> ProjectConfig:
+    """A new config with `{dotted.path: value}` applied and the whole re-validated (ConfigError
+    listing every problem with its path, exit code 2); `cfg`'s folder for relative paths is kept.
+
+    `apply_overrides(cfg, {"train.learning_rate": 1e-4, "train.lora.target_modules": ["q_proj"]})`
+    """
+    return _validated(cfg.model_dump(), overrides, None, cfg._base_dir)
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
+    """`["train.lora.r=8", "data.pii.mode=off"]` (the `--set` form) as overrides; VALUE is read
+    as YAML except for text keys. Raises ConfigError naming every malformed item."""
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        path, eq, text = item.partition("=")
+        path = path.strip()
+        if not eq or not path:
+            problems.append(f"{item!r}: expected PATH=VALUE, e.g. train.lora.r=8")
+        elif path in out:
+            problems.append(f"{path}: set twice; give it once")
+        else:
+            try:
+                out[path] = parse_value(path, text, ProjectConfig)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in --set:\n  " + "\n  ".join(problems))
+    return out
 
 
 def validate_config_file(path: str | Path) -> list[str]:

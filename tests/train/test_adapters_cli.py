@@ -146,9 +146,10 @@ def test_cli_reports_bad_options(tmp_path):
 
 
 def test_packing_flag_overrides_the_config_file(tmp_path):
-    from tunewise.cli.train_cmd import build_config
+    from tunewise.config import load_config
 
-    (tmp_path / "tunewise.yaml").write_text("project: p\ntrain:\n  packing: false\n")
-    assert build_config(tmp_path / "tunewise.yaml", None, None, {"packing": None}).packing is False
-    assert build_config(tmp_path / "tunewise.yaml", None, None, {"packing": True}).packing is True
-    assert build_config(None, None, None, {"packing": False}).packing is False
+    cfg = tmp_path / "tunewise.yaml"
+    cfg.write_text("project: p\ntrain:\n  packing: false\n")
+    assert load_config(cfg).train.packing is False
+    assert load_config(cfg, {"train.packing": True}).train.packing is True
+    assert load_config(None, {"train.packing": False}).train.packing is False

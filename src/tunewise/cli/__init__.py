@@ -45,9 +45,9 @@ class _Boundary(TyperGroup):
         except ValidationError as exc:  # options validated by a pydantic model: a user error
             if debug_enabled():
                 raise
-            from tunewise.config import _humanize
+            from tunewise.overlay import humanize_error
 
-            problems = "; ".join(_humanize(e) for e in exc.errors())  # type: ignore[arg-type]
+            problems = "; ".join(humanize_error(e) for e in exc.errors())  # type: ignore[arg-type]
             raise _fail(f"invalid option: {problems}", 2) from None
         except Exception as exc:
             # Click's own usage errors pass through untouched; anything else is a bug.

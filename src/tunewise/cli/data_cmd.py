@@ -8,8 +8,9 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
-from tunewise.errors import ConfigError, DataError
+from tunewise.errors import DataError
 
 EXIT_CODES = (
     "Exit codes: 0 no blocking problem (rows may still be rejected: see the table); "
@@ -20,71 +21,18 @@ _STEPS = ["load", "validate", "tokens", "pii", "quality", "dedup", "split", "wri
 
 
 def _config(config: Path | None, overrides: dict[str, Any]) -> tuple[Any, list[Path]]:
-    """The data config from tunewise.yaml (or defaults) with command-line overrides, validated together."""
-    from tunewise.config import config_problems, load_config
-    from tunewise.data.config import DataConfig
+    """The data config (file, then options, validated together) with its paths made absolute."""
+    from tunewise.config import load_config
 
-    project = load_config(config) if config else None
-    raw = (
-        project.data.model_dump(mode="json")
-        if project
-        else DataConfig.model_validate({}).model_dump(mode="json")
-    )
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        section = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            section = section[p]
-        section[leaf] = value
-    problems = config_problems({"data": raw})
-    if problems:
-        raise ConfigError(
-            f"{len(problems)} problem(s) in the data config and options:\n  "
-            + "\n  ".join(problems)
-        )
-    data = DataConfig.model_validate(raw)
-    inputs = [project.resolve(p) for p in data.inputs] if project else []
-    if project and data.split.golden_file and "split.golden_file" not in overrides:
+    project = load_config(config, overrides)
+    data = project.data.model_copy(deep=True)
+    inputs = [project.resolve(p) for p in data.inputs]
+    if data.split.golden_file:
         data.split.golden_file = str(project.resolve(data.split.golden_file))
     schema = data.quality.output_json_schema
-    if project and isinstance(schema, str) and project.resolve(schema).is_file():
+    if isinstance(schema, str) and project.resolve(schema).is_file():
         data.quality.output_json_schema = str(project.resolve(schema))
     return data, inputs
-
-
-_OPTION_PATHS = {
-    "target": "target",
-    "pii": "pii.mode",
-    "golden": "split.golden_file",
-    "synthetic_cap": "provenance.max_synthetic_share",
-    "provenance": "provenance.default",
-    "augment": "augment.enabled",
-    "stratify_by": "split.stratify_by",
-    "seed": "split.seed",
-    "epochs": "epochs",
-    "system_prompt": "input.system_prompt",
-    "tag_column": "input.tag_columns",
-    "input_column": "input.input_column",
-    "output_column": "input.output_column",
-}
-
-
-def _overrides(**options: Any) -> dict[str, Any]:
-    """Command-line options as dotted config paths (options left unset are skipped)."""
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None or value == []:
-            continue
-        if name == "golden":
-            value = str(value)
-        if name == "epochs" and value != "auto":
-            if not str(value).isdigit():
-                raise ConfigError(f"--epochs: {value!r} is not a whole number or 'auto'")
-            value = int(value)
-        out[_OPTION_PATHS[name]] = value
-    return out
 
 
 @contextmanager
@@ -202,69 +150,27 @@ def register(app: typer.Typer) -> None:
     files_arg = typer.Argument(
         None, help="Input files (JSONL, CSV, Parquet); default: data.inputs of --config."
     )
-    config_opt = typer.Option(
-        None, "--config", "-c", help="tunewise.yaml to read the data: section from."
-    )
-    target_opt = typer.Option(
-        None,
-        "--target",
-        help="openai:MODEL, bedrock:FAMILY (nova, claude-3-haiku, llama3.1, ...) or local:MODEL.",
-    )
-    pii_opt = typer.Option(
-        None, "--pii", help="report | redact | fail | off (default from config: redact)."
-    )
-    golden_opt = typer.Option(
-        None, "--golden", help="Your own golden set; its prompts are kept out of train."
-    )
-    cap_opt = typer.Option(
-        None, "--synthetic-cap", help="Largest allowed share of synthetic rows (0-1, default 0.3)."
-    )
-    prov_opt = typer.Option(
-        None,
-        "--provenance",
-        help="human | synthetic | production, for rows without a provenance column.",
-    )
-    augment_opt = typer.Option(
-        None, "--augment/--no-augment", help="Entity-swap augmentation of train rows (opt-in)."
-    )
-    strat_opt = typer.Option(
-        None, "--stratify-by", help="Tag name or json:FIELD of the assistant JSON answer."
-    )
-    seed_opt = typer.Option(None, "--seed", help="Split seed.")
-    epochs_opt = typer.Option(None, "--epochs", help="Epochs for the cost estimate, or 'auto'.")
-    system_opt = typer.Option(
-        None, "--system-prompt", help="System prompt for rows built from input/output columns."
-    )
-    tags_opt = typer.Option(
-        None, "--tag-column", help="Column copied into tags (repeatable), e.g. category."
-    )
-    in_col_opt = typer.Option(
-        None,
-        "--input-column",
-        help="Column with the user text in CSV/tabular JSONL (default input).",
-    )
-    out_col_opt = typer.Option(
-        None,
-        "--output-column",
-        help="Column with the answer in CSV/tabular JSONL (default output).",
-    )
     quiet_opt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
     @data_app.command("check", epilog=EXIT_CODES)
     def check_cmd(
+        ctx: typer.Context,
         files: list[Path] = files_arg,
-        config: Path | None = config_opt,
-        target: str | None = target_opt,
-        pii: str | None = pii_opt,
-        golden: Path | None = golden_opt,
-        synthetic_cap: float | None = cap_opt,
-        provenance: str | None = prov_opt,
-        stratify_by: str | None = strat_opt,
-        epochs: str | None = epochs_opt,
-        system_prompt: str | None = system_opt,
-        tag_column: list[str] | None = tags_opt,
-        input_column: str | None = in_col_opt,
-        output_column: str | None = out_col_opt,
+        config: o.ConfigFile = None,
+        sets: o.Sets = None,
+        target: o.DataTarget = None,
+        pii: o.Pii = None,
+        golden: o.SplitGolden = None,
+        validation_share: o.ValidationShare = None,
+        golden_share: o.GoldenShare = None,
+        synthetic_cap: o.SyntheticCap = None,
+        provenance: o.Provenance = None,
+        stratify_by: o.StratifyBy = None,
+        epochs: o.DataEpochs = None,
+        system_prompt: o.SystemPrompt = None,
+        tag_column: o.TagColumns = None,
+        input_column: o.InputColumn = None,
+        output_column: o.OutputColumn = None,
         rejects: Path | None = typer.Option(
             None, "--rejects", help="Also write every rejected row to this JSONL file."
         ),
@@ -276,22 +182,7 @@ def register(app: typer.Typer) -> None:
         """Report what prepare would keep and reject, and why; writes nothing unless --rejects."""
         from tunewise.data.prepare import check
 
-        data, inputs = _config(
-            config,
-            _overrides(
-                target=target,
-                pii=pii,
-                golden=golden,
-                synthetic_cap=synthetic_cap,
-                provenance=provenance,
-                stratify_by=stratify_by,
-                epochs=epochs,
-                system_prompt=system_prompt,
-                tag_column=tag_column,
-                input_column=input_column,
-                output_column=output_column,
-            ),
-        )
+        data, inputs = _config(config, o.overrides(ctx))
         with _progress(not quiet and not as_json) as step:
             result = check(files or inputs, data, progress=step)
         if rejects:
@@ -326,22 +217,26 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("prepare", epilog=EXIT_CODES)
     def prepare_cmd(
+        ctx: typer.Context,
         files: list[Path] = files_arg,
         out: Path = typer.Option(..., "--out", "-o", help="Dataset version folder to create."),
-        config: Path | None = config_opt,
-        target: str | None = target_opt,
-        pii: str | None = pii_opt,
-        golden: Path | None = golden_opt,
-        synthetic_cap: float | None = cap_opt,
-        provenance: str | None = prov_opt,
-        augment: bool | None = augment_opt,
-        stratify_by: str | None = strat_opt,
-        seed: int | None = seed_opt,
-        epochs: str | None = epochs_opt,
-        system_prompt: str | None = system_opt,
-        tag_column: list[str] | None = tags_opt,
-        input_column: str | None = in_col_opt,
-        output_column: str | None = out_col_opt,
+        config: o.ConfigFile = None,
+        sets: o.Sets = None,
+        target: o.DataTarget = None,
+        pii: o.Pii = None,
+        golden: o.SplitGolden = None,
+        validation_share: o.ValidationShare = None,
+        golden_share: o.GoldenShare = None,
+        synthetic_cap: o.SyntheticCap = None,
+        provenance: o.Provenance = None,
+        augment: o.Augment = None,
+        stratify_by: o.StratifyBy = None,
+        seed: o.SplitSeed = None,
+        epochs: o.DataEpochs = None,
+        system_prompt: o.SystemPrompt = None,
+        tag_column: o.TagColumns = None,
+        input_column: o.InputColumn = None,
+        output_column: o.OutputColumn = None,
         overwrite: bool = typer.Option(
             False, "--overwrite", help="Replace an existing non-empty --out folder."
         ),
@@ -350,24 +245,7 @@ def register(app: typer.Typer) -> None:
         """Write a dataset version: train/validation/golden/rejects.jsonl and manifest.json (all or nothing)."""
         from tunewise.data.prepare import prepare
 
-        data, inputs = _config(
-            config,
-            _overrides(
-                target=target,
-                pii=pii,
-                golden=golden,
-                synthetic_cap=synthetic_cap,
-                provenance=provenance,
-                augment=augment,
-                stratify_by=stratify_by,
-                seed=seed,
-                epochs=epochs,
-                system_prompt=system_prompt,
-                tag_column=tag_column,
-                input_column=input_column,
-                output_column=output_column,
-            ),
-        )
+        data, inputs = _config(config, o.overrides(ctx))
         with _progress(not quiet) as step:
             result = prepare(files or inputs, data, out, progress=step, overwrite=overwrite)
         _summary(result.check, f"data prepare ({result.check.target.spec})")
@@ -378,13 +256,15 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("cost", epilog=EXIT_CODES)
     def cost_cmd(
+        ctx: typer.Context,
         files: list[Path] = files_arg,
-        config: Path | None = config_opt,
-        target: str | None = target_opt,
-        epochs: str | None = epochs_opt,
-        system_prompt: str | None = system_opt,
-        input_column: str | None = in_col_opt,
-        output_column: str | None = out_col_opt,
+        config: o.ConfigFile = None,
+        sets: o.Sets = None,
+        target: o.DataTarget = None,
+        epochs: o.DataEpochs = None,
+        system_prompt: o.SystemPrompt = None,
+        input_column: o.InputColumn = None,
+        output_column: o.OutputColumn = None,
         prompt_tokens_saved: int = typer.Option(
             0,
             "--prompt-tokens-saved",
@@ -399,17 +279,8 @@ def register(app: typer.Typer) -> None:
         from tunewise.data.prepare import check
 
         data, inputs = _config(
-            config,
-            _overrides(
-                target=target,
-                pii="off",
-                epochs=epochs,
-                system_prompt=system_prompt,
-                input_column=input_column,
-                output_column=output_column,
-            ),
+            config, o.overrides(ctx, **{"data.pii.mode": "off", "data.dedup.near": False})
         )
-        data.dedup.near = False  # cost needs counts, not the near-duplicate pass
         with _progress(not quiet) as step:
             result = check(
                 files or inputs,

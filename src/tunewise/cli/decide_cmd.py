@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console
 from tunewise.decide import APPROACHES, LABELS, DecideConfig, decide
 
@@ -46,6 +47,7 @@ def _questionnaire() -> DecideConfig:
 def register(app: typer.Typer) -> None:
     @app.command("decide")
     def decide_cmd(
+        ctx: typer.Context,
         config: Path | None = typer.Option(
             None,
             "--config",
@@ -55,33 +57,18 @@ def register(app: typer.Typer) -> None:
         interactive: bool = typer.Option(
             False, "--interactive", "-i", help="Answer a short questionnaire."
         ),
-        cites_live_documents: bool | None = typer.Option(
-            None,
-            "--cites-live-documents/--no-cites-live-documents",
-            help="Answers must cite live documents.",
-        ),
-        facts_change: str | None = typer.Option(None, help="never|yearly|monthly|weekly|daily"),
-        behaviour_stable: bool | None = typer.Option(
-            None, "--stable/--unstable", help="Is the wanted behaviour stable?"
-        ),
-        labelled_examples: int | None = typer.Option(None, help="Labelled examples available."),
-        output_schema: bool | None = typer.Option(
-            None, "--output-schema/--free-text", help="Strict output schema?"
-        ),
-        distinct_tasks: int | None = typer.Option(
-            None, help="Distinct tasks served by one endpoint."
-        ),
-        needs_actions: bool | None = typer.Option(
-            None, "--needs-actions/--text-only", help="Answers need tool calls?"
-        ),
-        latency_budget_ms: int | None = typer.Option(None, help="p95 latency budget in ms."),
-        requests_per_day: int | None = typer.Option(None, help="Expected requests per day."),
-        prompt_tokens_today: int | None = typer.Option(
-            None, help="Prompt tokens sent per request today."
-        ),
-        label_count: int | None = typer.Option(
-            None, help="Distinct labels when every answer is one label (0: free text)."
-        ),
+        sets: o.Sets = None,
+        cites_live_documents: o.CitesLiveDocuments = None,
+        facts_change: o.FactsChange = None,
+        behaviour_stable: o.BehaviourStable = None,
+        labelled_examples: o.LabelledExamples = None,
+        output_schema: o.OutputSchema = None,
+        distinct_tasks: o.DistinctTasks = None,
+        needs_actions: o.NeedsActions = None,
+        latency_budget_ms: o.LatencyBudgetMs = None,
+        requests_per_day: o.RequestsPerDay = None,
+        prompt_tokens_today: o.PromptTokensToday = None,
+        label_count: o.LabelCount = None,
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
         """Recommend prompting, a small classifier, RAG, routing + tools or fine-tuning, with the reasons.
@@ -92,15 +79,8 @@ def register(app: typer.Typer) -> None:
         """
         from tunewise.config import load_config
 
-        signals = (
-            load_config(config).decide
-            if config
-            else (_questionnaire() if interactive else DecideConfig())
-        )
-        overrides = {
-            k: v for k, v in locals().items() if k in DecideConfig.model_fields and v is not None
-        }
-        signals = DecideConfig.model_validate({**signals.model_dump(), **overrides})
+        answers = {} if config or not interactive else {"decide": _questionnaire().model_dump()}
+        signals = load_config(config, {**answers, **o.overrides(ctx)}).decide
         decision = decide(signals)
         if as_json:
             typer.echo(json.dumps(decision.to_json(), indent=2))

@@ -8,49 +8,37 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 
 
-def _configs(config: Path | None, **overrides: Any) -> tuple[Any, Any, Any]:
-    """(project config or None, EvalConfig, GateConfig) with command-line overrides applied."""
-    from tunewise.evaluate.config import EvalConfig, GateConfig
-
-    project = None
-    eval_cfg, gate_cfg = EvalConfig(), GateConfig()
-    if config is not None:
-        from tunewise.config import load_config
-
-        project = load_config(config)
-        eval_cfg, gate_cfg = project.eval, project.gate
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    return project, eval_cfg.model_copy(update=updates), gate_cfg
-
-
-def _golden(golden: Path | None, project: Any, eval_cfg: Any) -> Path:
+def _golden(project: Any) -> Path:
     from tunewise.errors import ConfigError
 
-    if golden is not None:
-        return golden
-    if project is not None and eval_cfg.golden:
-        return project.resolve(eval_cfg.golden)
+    if project.eval.golden:
+        return Path(project.resolve(project.eval.golden))
     raise ConfigError("no golden set: pass --golden FILE (or set eval.golden in tunewise.yaml)")
 
 
 def _with_prompt(
-    variant: Any, few_shot: int | None, train: Path | None, selection: str | None, seed: int | None
+    variant: Any, few_shot: int | None, train: Path | None, selection: str | None
 ) -> Any:
-    updates = {
-        "few_shot": few_shot,
-        "train": str(train) if train else None,
-        "selection": selection,
-        "seed": seed,
-    }
+    """The variant with the prompt options applied, validated (a bad one is exit code 2)."""
+    from pydantic import ValidationError
+
+    from tunewise.errors import ConfigError
+    from tunewise.overlay import humanize_error
+
+    updates = {"few_shot": few_shot, "train": str(train) if train else None, "selection": selection}
     updates = {k: v for k, v in updates.items() if v is not None}
-    return (
-        variant.model_copy(update={"prompt": variant.prompt.model_copy(update=updates)})
-        if updates
-        else variant
-    )
+    if not updates:
+        return variant
+    try:
+        prompt = type(variant.prompt).model_validate({**variant.prompt.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "\n  ".join(f"prompt.{humanize_error(e)}" for e in exc.errors())  # type: ignore[arg-type]
+        raise ConfigError(f"invalid prompt option(s):\n  {problems}") from None
+    return variant.model_copy(update={"prompt": prompt})
 
 
 def _print_metrics(title: str, rows: Sequence[Sequence[str]], head: Sequence[str]) -> None:
@@ -65,12 +53,9 @@ def _print_metrics(title: str, rows: Sequence[Sequence[str]], head: Sequence[str
 
 
 def eval_cmd(
-    golden: Path = typer.Option(
-        None, "--golden", help="Golden set JSONL ({id, messages, expected, tags})."
-    ),
-    base: str = typer.Option(
-        None, "--base", help="Local base model: smollm2-135m or a Hugging Face folder."
-    ),
+    ctx: typer.Context,
+    golden: o.EvalGolden = None,
+    base: o.Base = None,
     adapter: Path = typer.Option(
         None, "--adapter", help="PEFT adapter folder applied on the base."
     ),
@@ -89,37 +74,25 @@ def eval_cmd(
         None, "--selection", help="Few-shot selection: nearest or random."
     ),
     out: Path = typer.Option(None, "--out", help="Folder for eval.json and results.jsonl."),
-    config: Path = typer.Option(
-        None, "--config", "-c", help="tunewise.yaml whose eval: section applies."
-    ),
-    max_new_tokens: int = typer.Option(
-        None, "--max-new-tokens", help="Generation budget per answer."
-    ),
-    batch_size: int = typer.Option(
-        None, "--batch-size", help="Prompts per batch for local models."
-    ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Ignore cached generations."),
+    config: o.ConfigFile = None,
+    sets: o.Sets = None,
+    max_new_tokens: o.MaxNewTokens = None,
+    batch_size: o.EvalBatchSize = None,
+    cache: o.Cache = None,
 ) -> None:
     """Evaluate one model on a golden set: per-metric scores, latency, tokens and cost."""
+    from tunewise.config import load_config
     from tunewise.evaluate.api import evaluate_variant
     from tunewise.evaluate.variants import Variant, parse_variant
 
-    project, eval_cfg, _ = _configs(
-        config,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        cache=False if no_cache else None,
-    )
+    project = load_config(config, o.overrides(ctx))
     v = (
         parse_variant(variant)
         if variant
-        else Variant(
-            model=base or (project.train.base if project else "smollm2-135m"),
-            adapter=str(adapter) if adapter else None,
-        )
+        else Variant(model=project.train.base, adapter=str(adapter) if adapter else None)
     )
-    v = _with_prompt(v, few_shot, train, selection, None)
-    run = evaluate_variant(_golden(golden, project, eval_cfg), v, eval_cfg, out=out)
+    v = _with_prompt(v, few_shot, train, selection)
+    run = evaluate_variant(_golden(project), v, project.eval, out=out)
     rows = [(m, f"{100 * val:.1f}") for m, val in run.means().items()]
     _print_metrics(
         f"{run.label} on {len(run.cases)} cases ({run.cache_hits} cached)",
@@ -131,16 +104,15 @@ def eval_cmd(
 
 
 def compare_cmd(
-    golden: Path = typer.Option(
-        None, "--golden", help="Golden set JSONL ({id, messages, expected, tags})."
-    ),
+    ctx: typer.Context,
+    golden: o.EvalGolden = None,
     base_variant: str = typer.Option(
         None, "--base-variant", help="Base side: KIND:MODEL[,key=value] or a YAML file."
     ),
     candidate_variant: str = typer.Option(
         None, "--candidate-variant", help="Candidate side, same forms."
     ),
-    base: str = typer.Option(None, "--base", help="Shorthand: local base model for both sides."),
+    base: o.Base = None,
     candidate_adapter: Path = typer.Option(
         None, "--candidate-adapter", help="Shorthand: candidate = --base + this adapter."
     ),
@@ -156,41 +128,31 @@ def compare_cmd(
     out: Path = typer.Option(
         Path("eval-report"), "--out", help="Folder for report.json, report.md, report.html."
     ),
-    config: Path = typer.Option(
-        None, "--config", "-c", help="tunewise.yaml whose eval: and gate: sections apply."
-    ),
+    config: o.ConfigFile = None,
+    sets: o.Sets = None,
     curve: Path = typer.Option(
         None,
         "--curve",
         help="Training curve JSON (default: looked up in the candidate's adapter folder).",
     ),
-    primary_metric: str = typer.Option(
-        None, "--primary-metric", help="Metric the lift rule uses (default exact_match)."
-    ),
-    no_forgetting: bool = typer.Option(
-        False, "--no-forgetting", help="Skip the general-capability suite."
-    ),
-    max_new_tokens: int = typer.Option(
-        None, "--max-new-tokens", help="Generation budget per answer."
-    ),
-    batch_size: int = typer.Option(
-        None, "--batch-size", help="Prompts per batch for local models."
-    ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Ignore cached generations."),
+    primary_metric: o.PrimaryMetric = None,
+    min_lift: o.MinLift = None,
+    no_forgetting: o.NoForgetting = False,
+    max_new_tokens: o.MaxNewTokens = None,
+    batch_size: o.EvalBatchSize = None,
+    cache: o.Cache = None,
 ) -> None:
     """Compare a candidate with the base on the same golden set and apply the release gate.
 
     Exits 0 when the gate accepts and 10 when it blocks, so CI can use it as is.
     """
+    from tunewise.config import load_config
     from tunewise.errors import ConfigError, GateBlocked
     from tunewise.evaluate.api import compare_variants
     from tunewise.evaluate.variants import Variant, parse_variant
 
-    project, eval_cfg, gate_cfg = _configs(
-        config, primary_metric=primary_metric, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        cache=False if no_cache else None, forgetting_suite="" if no_forgetting else None,
-    )  # fmt: skip
-    default_base = base or (project.train.base if project else "smollm2-135m")
+    project = load_config(config, o.overrides(ctx))
+    default_base = project.train.base
     b = parse_variant(base_variant) if base_variant else Variant(model=default_base)
     if candidate_variant:
         c = parse_variant(candidate_variant)
@@ -198,13 +160,13 @@ def compare_cmd(
         c = Variant(model=default_base, adapter=str(candidate_adapter))
     else:
         raise ConfigError("no candidate: pass --candidate-adapter DIR or --candidate-variant SPEC")
-    b, c = (_with_prompt(v, few_shot, train, selection, None) for v in (b, c))
+    b, c = (_with_prompt(v, few_shot, train, selection) for v in (b, c))
     report = compare_variants(
-        _golden(golden, project, eval_cfg),
+        _golden(project),
         b,
         c,
-        eval_cfg=eval_cfg,
-        gate_cfg=gate_cfg,
+        eval_cfg=project.eval,
+        gate_cfg=project.gate,
         out=out,
         curve=curve,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 
 registry_app = typer.Typer(
@@ -32,42 +33,40 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table/tree.")
 @registry_app.callback()
 def _options(
     ctx: typer.Context,
-    url: str = typer.Option(
-        None,
-        "--db",
-        "--url",
-        help="Database URL (sqlite:///path.db or postgresql+psycopg://...); default "
-        "TUNEWISE_DB_URL, else registry.url, else .tunewise/tunewise.db.",
-    ),
+    url: o.DbUrl = None,
     config: Path = typer.Option(
         None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml if present)."
     ),
+    sets: o.Sets = None,
 ) -> None:
     """Model registry commands."""
-    ctx.obj = {"url": url, "config": config}
+    ctx.obj = {"config": config}
 
 
 def _settings(ctx: typer.Context) -> dict[str, Any]:
+    """The registry: section of the config with the options (--db, --golden, --days, --set)."""
     from tunewise.config import load_config
 
     path = ctx.obj.get("config") or (
         Path("tunewise.yaml") if Path("tunewise.yaml").is_file() else None
     )
-    if path is None:
-        return {"config_url": None, "golden": None, "stale_days": 90}
-    cfg = load_config(path)
-    golden = str(cfg.resolve(cfg.registry.golden)) if cfg.registry.golden else None
-    url = cfg.registry.url
+    overrides = o.overrides(ctx)
+    project = load_config(path, overrides)
+    cfg = project.registry
+    golden = str(project.resolve(cfg.golden)) if cfg.golden else None
+    url = cfg.url
     if url and "://" not in url:  # a bare SQLite path is relative to the config file
-        url = str(cfg.resolve(url))
-    return {"config_url": url, "golden": golden, "stale_days": cfg.registry.stale_days}
+        url = str(project.resolve(url))
+    # --db is an explicit choice: it beats TUNEWISE_DB_URL, which beats the file's registry.url.
+    explicit = overrides.get("registry.url")
+    return {"url": explicit, "config_url": url, "golden": golden, "stale_days": cfg.stale_days}
 
 
-def _open(ctx: typer.Context, golden: Path | None = None) -> Any:
+def _open(ctx: typer.Context) -> Any:
     from tunewise.registry import Registry
 
     s = _settings(ctx)
-    return Registry(ctx.obj.get("url"), config_url=s["config_url"], golden=golden or s["golden"])
+    return Registry(s["url"], config_url=s["config_url"], golden=s["golden"])
 
 
 def _print_json(obj: Any) -> None:
@@ -339,14 +338,12 @@ def promote_cmd(
     force: bool = typer.Option(
         False, "--force", help="Promote without a passing gate (needs --reason)."
     ),
-    golden: Path = typer.Option(
-        None, "--golden", help="Golden set file defining the current golden set."
-    ),
+    golden: o.RegistryGolden = None,
     by: str = BY,
 ) -> None:
     """Point FEATURE@ALIAS at MODEL; refused unless a passing gate against the current holder
     (or the base, when empty) on the current golden set is recorded."""
-    with _open(ctx, golden) as reg:
+    with _open(ctx) as reg:
         e = reg.promote(model, feature, alias, reason=reason, by=by, force=force)
     forced = " [yellow](forced)[/]" if e["forced"] else ""
     console.print(
@@ -411,14 +408,12 @@ def deprecate_cmd(
 @registry_app.command("stale")
 def stale_cmd(
     ctx: typer.Context,
-    days: int = typer.Option(
-        None, "--days", min=1, help="Age without re-evaluation (default: registry.stale_days, 90)."
-    ),
+    days: o.StaleDays = None,
     as_json: bool = JSON,
 ) -> None:
     """Models not re-evaluated for DAYS days; exit code 1 when any is stale."""
     with _open(ctx) as reg:
-        rows = reg.stale(days or _settings(ctx)["stale_days"])
+        rows = reg.stale(_settings(ctx)["stale_days"])
     if as_json:
         _print_json(rows)
     elif rows:

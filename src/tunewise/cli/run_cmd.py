@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
+        ctx: typer.Context,
         config: Path = typer.Argument(..., help="The project's tunewise.yaml."),
         run_id: str | None = typer.Option(
             None, "--run-id", help="Folder under run.runs_dir (default: the project name)."
@@ -34,6 +36,24 @@ def register(app: typer.Typer) -> None:
         data: list[Path] = typer.Option(
             [], "--data", help="Training file(s) replacing data.inputs (repeatable)."
         ),
+        sets: o.Sets = None,
+        target: o.DataTarget = None,
+        pii: o.Pii = None,
+        base: o.Base = None,
+        method: o.Method = None,
+        epochs: o.TrainEpochs = None,
+        learning_rate: o.LearningRate = None,
+        batch_size: o.TrainBatchSize = None,
+        max_steps: o.MaxSteps = None,
+        max_length: o.MaxLength = None,
+        lora_r: o.LoraR = None,
+        dtype: o.Dtype = None,
+        threads: o.Threads = None,
+        packing: o.Packing = None,
+        max_new_tokens: o.MaxNewTokens = None,
+        few_shot: o.FewShot = None,
+        target_score: o.TargetScore = None,
+        min_lift: o.MinLift = None,
     ) -> None:
         """Run data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
 
@@ -42,6 +62,9 @@ def register(app: typer.Typer) -> None:
         on it. A stage that did not finish starts over, except that with --resume an interrupted
         training job continues from its last checkpoint (same job id). If a prompt-only variant already reaches run.target_score, the run stops before
         training. Exit code 0 when the gate accepts (or training was not needed), 10 when it blocks.
+
+        Options and `--set PATH=VALUE` override the file's keys (validated with it); they are part
+        of the config the stages are keyed by, so changing one re-runs what depends on it.
         """
         from rich.markup import escape
 
@@ -49,6 +72,8 @@ def register(app: typer.Typer) -> None:
         from tunewise.pipeline.run import RunOptions
         from tunewise.pipeline.run import run as run_pipeline
         from tunewise.pipeline.stages import StageRecord
+
+        overrides = o.overrides(ctx)
 
         def on_event(rec: StageRecord) -> None:
             label = {
@@ -69,6 +94,7 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
                 on_event=on_event,
                 inputs=data or None,
+                overrides=overrides,
             ),
         )
         table = Table(title=f"tunewise run: {summary.run_dir}")

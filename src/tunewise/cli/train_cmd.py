@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 from tunewise.errors import ConfigError
 
@@ -35,142 +36,51 @@ def _store(ctx: typer.Context) -> Any:
     return JobStore((ctx.obj or {}).get("db"))
 
 
-# CLI flag -> TrainConfig field (dotted for nested sections).
-_FLAG_FIELDS = {
-    "epochs": "epochs",
-    "learning_rate": "learning_rate",
-    "batch_size": "batch_size",
-    "grad_accum": "gradient_accumulation",
-    "warmup_ratio": "warmup_ratio",
-    "max_length": "max_length",
-    "excess_length": "excess_length",
-    "seed": "seed",
-    "lora_r": "lora.r",
-    "lora_alpha": "lora.alpha",
-    "lora_dropout": "lora.dropout",
-    "lora_targets": "lora.target_modules",
-    "eval_interval": "eval_interval",
-    "patience": "early_stopping_patience",
-    "max_steps": "max_steps",
-    "checkpoint_steps": "checkpoint_steps",
-    "keep_checkpoints": "keep_checkpoints",
-    "dtype": "compute_dtype",
-    "threads": "num_threads",
-    "packing": "packing",
-    "backend": "backend",
-    "bedrock_role": "bedrock.role_arn",
-    "bedrock_bucket": "bedrock.bucket",
-    "bedrock_region": "bedrock.region",
-    "openai_model": "openai.model",
-    "openai_base_url": "openai.base_url",
-    "suffix": "openai.suffix",
-}
-
-
-def build_config(
-    config_file: Path | None, base: str | None, method: str | None, flags: dict[str, Any]
-) -> Any:
-    """TrainConfig from tunewise.yaml's train section overlaid with command-line values."""
-    from pydantic import ValidationError
-
-    from tunewise.config import _humanize, load_config
-    from tunewise.train.config import TrainConfig
-
-    raw: dict[str, Any] = load_config(config_file).train.model_dump() if config_file else {}
-    if base:
-        raw["base"] = base
-    if method:
-        raw["method"] = method
-    for flag, value in flags.items():
-        if value is None:
-            continue
-        if flag == "epochs" and value != "auto":
-            value = int(value)
-        if flag == "lora_targets":
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        target, key = raw, _FLAG_FIELDS[flag]
-        *parents, leaf = key.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-        target[leaf] = value
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "\n  ".join("train." + _humanize(e) for e in exc.errors())  # type: ignore[arg-type]
-        raise ConfigError(f"invalid training options:\n  {problems}") from None
-
-
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(
         None, "--data", help="Dataset folder (train.jsonl, validation.jsonl, manifest.json)."
     ),
-    base: str = typer.Option(
-        None, "--base", help="Base model: smollm2-135m, a local HF folder or a hub id."
-    ),
-    method: str = typer.Option(None, "--method", help="lora | qlora | full | dpo."),
     out: Path = typer.Option(
         None, "--out", help="Output folder (default adapters/DATASET-METHOD-TIMESTAMP)."
     ),
     resume: str = typer.Option(
         None, "--resume", help="Job id to continue from its last checkpoint."
     ),
-    config: Path = typer.Option(
-        None, "--config", help="tunewise.yaml whose train: section gives the defaults."
-    ),
-    epochs: str = typer.Option(None, help="Epochs, or auto."),
-    learning_rate: float = typer.Option(None, "--lr", "--learning-rate"),
-    batch_size: int = typer.Option(None, "--batch-size"),
-    grad_accum: int = typer.Option(None, "--grad-accum"),
-    warmup_ratio: float = typer.Option(None, "--warmup-ratio"),
-    max_length: int = typer.Option(None, "--max-length"),
-    excess_length: str = typer.Option(None, "--excess-length", help="drop | truncate | error."),
-    seed: int = typer.Option(None, "--seed"),
-    lora_r: int = typer.Option(None, "--lora-r"),
-    lora_alpha: int = typer.Option(None, "--lora-alpha"),
-    lora_dropout: float = typer.Option(None, "--lora-dropout"),
-    lora_targets: str = typer.Option(None, "--lora-targets", help="Comma-separated module names."),
-    eval_interval: int = typer.Option(
-        None, "--eval-interval", help="Steps between validation evals (default: each epoch)."
-    ),
-    patience: int = typer.Option(
-        None, "--patience", help="Early-stopping patience in evaluations."
-    ),
-    max_steps: int = typer.Option(None, "--max-steps"),
-    checkpoint_steps: int = typer.Option(None, "--checkpoint-steps"),
-    keep_checkpoints: int = typer.Option(None, "--keep-checkpoints"),
-    dtype: str = typer.Option(None, "--dtype", help="auto | float32 | bfloat16."),
-    threads: int = typer.Option(None, "--threads"),
-    packing: bool = typer.Option(
-        None,
-        "--packing/--no-packing",
-        help="Pack rows without padding, shared prefix computed once (default: on).",
-    ),
+    config: o.ConfigFile = None,
+    sets: o.Sets = None,
+    base: o.Base = None,
+    method: o.Method = None,
+    epochs: o.TrainEpochs = None,
+    learning_rate: o.LearningRate = None,
+    batch_size: o.TrainBatchSize = None,
+    grad_accum: o.GradAccum = None,
+    warmup_ratio: o.WarmupRatio = None,
+    max_length: o.MaxLength = None,
+    excess_length: o.ExcessLength = None,
+    seed: o.TrainSeed = None,
+    lora_r: o.LoraR = None,
+    lora_alpha: o.LoraAlpha = None,
+    lora_dropout: o.LoraDropout = None,
+    lora_targets: o.LoraTargets = None,
+    eval_interval: o.EvalInterval = None,
+    patience: o.Patience = None,
+    max_steps: o.MaxSteps = None,
+    checkpoint_steps: o.CheckpointSteps = None,
+    keep_checkpoints: o.KeepCheckpoints = None,
+    dtype: o.Dtype = None,
+    threads: o.Threads = None,
+    packing: o.Packing = None,
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show the progress bar on stderr."
     ),
-    backend: str = typer.Option(
-        None, "--backend", help="Where the job runs: local (default), openai or bedrock."
-    ),
-    bedrock_role: str = typer.Option(
-        None, "--bedrock-role", help="IAM role ARN Bedrock assumes (train.bedrock.role_arn)."
-    ),
-    bedrock_bucket: str = typer.Option(
-        None, "--bedrock-bucket", help="S3 bucket for Bedrock's data and output."
-    ),
-    bedrock_region: str = typer.Option(None, "--bedrock-region", help="AWS region for Bedrock."),
-    openai_model: str = typer.Option(
-        None, "--openai-model", help="Model to fine-tune on the OpenAI API (train.openai.model)."
-    ),
-    openai_base_url: str = typer.Option(
-        None,
-        "--openai-base-url",
-        help="API root for --backend openai, e.g. a tunewise serve (default OPENAI_BASE_URL).",
-    ),
-    suffix: str = typer.Option(
-        None,
-        "--suffix",
-        help="Hosted jobs: text in the fine-tuned model's name (ft:BASE:ORG:SUFFIX:ID).",
-    ),
+    backend: o.Backend = None,
+    bedrock_role: o.BedrockRole = None,
+    bedrock_bucket: o.BedrockBucket = None,
+    bedrock_region: o.BedrockRegion = None,
+    openai_model: o.OpenAIModel = None,
+    openai_base_url: o.OpenAIBaseUrl = None,
+    suffix: o.Suffix = None,
     wait: bool = typer.Option(
         True, "--wait/--no-wait", help="Hosted backends: wait for the job to end (default)."
     ),
@@ -179,11 +89,20 @@ def train(
 
     With `--backend bedrock` the job runs on Amazon Bedrock (`--base` is the Bedrock model id);
     with `--backend openai` on OpenAI's fine-tuning API or any server speaking it (`tunewise serve`).
+    Settings come from --config's train: section, then the options (each names its config key),
+    validated together.
     """
-    flags = {k: v for k, v in dict(locals()).items() if k in _FLAG_FIELDS}
+    from tunewise.config import load_config
     from tunewise.train.backend import TrainRequest, backend_for_job, get_backend
 
+    overrides = o.overrides(ctx)
     if resume:
+        if overrides or config:
+            given = ", ".join(sorted(overrides)) or "--config"
+            raise ConfigError(
+                f"--resume continues a job with the settings it started with; drop the options "
+                f"that set {given}"
+            )
         runner = backend_for_job(resume)
         if not hasattr(runner, "resume"):
             raise ConfigError(f"the {runner.name} backend cannot resume jobs")
@@ -193,7 +112,7 @@ def train(
             raise ConfigError(
                 "--data is required (a dataset folder from tunewise data prepare), or --resume JOB"
             )
-        cfg = build_config(config, base, method, flags)
+        cfg = load_config(config, overrides).train
         request = TrainRequest(data=data, config=cfg, out=out, progress=progress)
         request.extra["wait"] = wait
         job = get_backend(cfg.backend).submit(request)

@@ -38,6 +38,8 @@ class RunOptions:
     """Training files that replace data.inputs (e.g. another copy of the data)."""
     progress: bool = True
     on_event: Callable[[StageRecord], None] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """`{dotted.path: value}` applied on top of the config file (validated with it)."""
 
 
 @dataclass
@@ -155,7 +157,7 @@ def _base_identity(base: str) -> str:
 def run(config_path: str | Path, opts: RunOptions | None = None) -> RunSummary:
     """Run the pipeline for one tunewise.yaml; returns every stage's record and the verdict."""
     opts = opts or RunOptions()
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, opts.overrides)
     run_dir = Path(cfg.run.runs_dir) / (opts.run_id or cfg.project)
     if opts.resume and not run_dir.is_dir():
         raise TunewiseError(f"--resume: no run at {run_dir}; start one without --resume")

@@ -13,37 +13,74 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tunewise.train.config import TrainConfig
+
+# The flags this launcher takes besides --set, with the config key each sets (the same keys as
+# `tunewise train`'s flags; a test checks they agree).
+FLAGS = {
+    "--base": ("train.base", str, "base model"),
+    "--method": ("train.method", str, "lora or full"),
+    "--epochs": ("train.epochs", str, "epochs, or auto"),
+    "--max-steps": ("train.max_steps", int, "stop after this many optimizer steps"),
+    "--batch-size": ("train.batch_size", int, "rows per process per micro-batch"),
+    "--lr": ("train.learning_rate", float, "peak learning rate"),
+    "--threads": ("train.num_threads", int, "torch threads per process"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m tunewise.train", description=(__doc__ or "").split("\n")[0]
+    )
+    ap.add_argument(
+        "--data", type=Path, required=True, help="dataset folder (tunewise data prepare)"
+    )
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--config", type=Path, default=None, help="tunewise.yaml (train: section)")
+    for flag, (path, kind, text) in FLAGS.items():
+        ap.add_argument(flag, type=kind, default=None, help=f"{text} (sets {path})")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="set any config key, e.g. --set train.lora.r=8 (repeatable; VALUE is YAML)",
+    )
+    return ap
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The train: section from the file, --set and the flags, validated together."""
+    from tunewise.config import load_config, parse_assignments
+    from tunewise.errors import ConfigError
+
+    overrides = parse_assignments(args.set)
+    for flag, (path, _kind, _text) in FLAGS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        if path in overrides:
+            raise ConfigError(f"{path}: set by {flag} and by --set; give it once")
+        overrides[path] = int(value) if path == "train.epochs" and value.isdigit() else value
+    cfg = load_config(args.config, overrides).train
+    if cfg.method not in ("lora", "full"):
+        raise ConfigError(
+            f"train.method: {cfg.method} is not run by this launcher; use lora or full"
+        )
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m tunewise.train", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--base", default=None)
-    ap.add_argument("--method", default=None, choices=["lora", "full"])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--config", type=Path, default=None, help="tunewise.yaml (train: section)")
-    ap.add_argument("--epochs", default=None)
-    ap.add_argument("--max-steps", type=int, default=None)
-    ap.add_argument("--batch-size", type=int, default=None, help="rows per process per micro-batch")
-    ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads per process")
-    args = ap.parse_args(argv)
+    args = _parser().parse_args(argv)
 
-    from tunewise.cli.train_cmd import build_config
     from tunewise.train.jobs import JobStore
     from tunewise.train.run import train_folder, validate_files
     from tunewise.train.trainer import RunContext
 
-    flags = {
-        "epochs": args.epochs,
-        "max_steps": args.max_steps,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "threads": args.threads,
-    }
-    cfg = build_config(args.config, args.base, args.method, flags)
+    cfg = _config(args)
     accelerator = None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch
@@ -95,4 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tunewise.errors import TunewiseError
+
+    try:
+        sys.exit(main())
+    except TunewiseError as exc:  # user input: a message and the exit code, no traceback
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(exc.exit_code)
