@@ -153,9 +153,10 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def validate_config_file(path: str | Path) -> list[str]:
-    """Problems in a config file (empty list when valid). YAML syntax errors raise ConfigError."""
-    return config_problems(_read_yaml(Path(path)))
+def validate_config_file(path: str | Path, overrides: dict[str, Any] | None = None) -> list[str]:
+    """Problems in a config file with any overrides (empty list when valid). YAML syntax errors
+    raise ConfigError."""
+    return _problems(_read_yaml(Path(path)), overrides)[1]
 
 
 def config_json_schema() -> str:

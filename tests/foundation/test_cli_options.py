@@ -182,3 +182,17 @@ def test_module_entry_point_flags_match_the_cli() -> None:
 
     cli = {flag: path for command, flag, path in _config_flags() if command == "train"}
     assert {flag: spec[0] for flag, spec in FLAGS.items()} == {f: cli[f] for f in FLAGS}
+
+
+def test_config_show_and_validate_take_set(tmp_path: Path) -> None:
+    import yaml
+
+    config = tmp_path / "tunewise.yaml"
+    config.write_text("project: p\ntrain:\n  lora:\n    r: 8\n")
+    code, out = _invoke("config", "show", str(config), "--set", "train.learning_rate=1e-4")
+    shown = yaml.safe_load(out)
+    assert (
+        code == 0 and shown["train"]["learning_rate"] == 1e-4 and shown["train"]["lora"]["r"] == 8
+    )
+    code, out = _invoke("config", "validate", str(config), "--set", "train.lora.r=0")
+    assert code == 2 and "train.lora.r: must be > 0 (set to 0)" in out, out

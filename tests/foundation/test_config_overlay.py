@@ -125,7 +125,9 @@ def test_no_file_means_the_defaults_relative_to_the_working_folder(
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg.model_dump() == ProjectConfig().model_dump()
-    assert load_config(None, {"data.inputs": ["a.jsonl"]}).resolve("a.jsonl") == tmp_path / "a.jsonl"
+    assert (
+        load_config(None, {"data.inputs": ["a.jsonl"]}).resolve("a.jsonl") == tmp_path / "a.jsonl"
+    )
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*/tunewise.yaml")))

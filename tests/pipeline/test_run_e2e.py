@@ -42,8 +42,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _run(config: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["run", str(config), "--no-progress"])
+def _run(config: Path, *options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["run", str(config), "--no-progress", *options])
     return result.exit_code, result.output
 
 
@@ -84,9 +84,9 @@ def test_run_writes_every_stage_and_reuses_them(home: Path, tiny_model: Path) ->
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [s["status"] for s in summary["stages"]] == ["cached"] * 7
 
-    # A train change re-runs train and what depends on it, nothing upstream.
-    config = _config(home, tiny_model, learning_rate=5e-4)
-    code, output = _run(config)
+    # A train change (here an option on top of the file) re-runs train and what depends on it,
+    # nothing upstream.
+    code, output = _run(config, "--lr", "5e-4")
     assert code == 10, output
     summary = json.loads((run_dir / "summary.json").read_text())
     status = {s["name"]: s["status"] for s in summary["stages"]}
