@@ -20,6 +20,7 @@ from tunewise.decide import DecideConfig
 from tunewise.errors import ConfigError
 from tunewise.evaluate.config import EvalConfig, GateConfig
 from tunewise.monitor.config import MonitorConfig
+from tunewise.overlay import humanize_error as _humanize  # noqa: F401  (name older callers use)
 from tunewise.overlay import parse_value, set_path, validation_problems
 from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig

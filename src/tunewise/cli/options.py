@@ -10,7 +10,8 @@ the aliases it accepts plus `ctx: typer.Context`, and builds its config in one l
 The option's callback records a given value under its path as the command line is parsed, so
 `overrides(ctx)` returns exactly the options the user gave (flags and `--set PATH=VALUE`) and
 `load_config` validates them with the file, naming each bad one by its path (exit code 2).
-A few flags name one stage's own copy of a setting and so differ by command: `--epochs`
+The aliased parameters look unused in a command's body: their values arrive through
+`overrides(ctx)`, never read one by one. A few flags name one stage's own copy of a setting and so differ by command: `--epochs`
 (data.epochs in `data`, train.epochs in `train`/`run`), `--seed`, `--batch-size` and `--golden`.
 `--help` shows the key behind every flag.
 """
