@@ -196,3 +196,9 @@ def test_config_show_and_validate_take_set(tmp_path: Path) -> None:
     )
     code, out = _invoke("config", "validate", str(config), "--set", "train.lora.r=0")
     assert code == 2 and "train.lora.r: must be > 0 (set to 0)" in out, out
+
+
+def test_monitor_takes_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out = _invoke("monitor", "billing", "--set", "monitor.nope=1", "--requests", "r.jsonl")
+    assert code == 2 and "monitor.nope: unknown key" in out, out

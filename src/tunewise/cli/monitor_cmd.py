@@ -6,16 +6,19 @@ from pathlib import Path
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 
 TRIGGERED_EXIT = 11
 
 
 def monitor_cmd(
+    ctx: typer.Context,
     feature: str = typer.Argument(..., help="Feature (use case) whose traffic is checked."),
     config: Path = typer.Option(
         None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml when present)."
     ),
+    sets: o.Sets = None,
     since: str = typer.Option(
         None,
         "--since",
@@ -51,7 +54,7 @@ def monitor_cmd(
     Exit codes: 0 ok; 2 bad option or config; 3 unreadable request log; 7 registry problem;
     11 with --check when a trigger fired.
     """
-    from tunewise.config import ProjectConfig, load_config
+    from tunewise.config import load_config
     from tunewise.errors import ConfigError
     from tunewise.monitor.api import run_monitor
     from tunewise.monitor.report import summary_lines
@@ -59,7 +62,7 @@ def monitor_cmd(
 
     if config is None and Path("tunewise.yaml").is_file():
         config = Path("tunewise.yaml")
-    cfg = load_config(config) if config is not None else ProjectConfig()
+    cfg = load_config(config, o.overrides(ctx))
     if requests is None:
         raise ConfigError(
             "no request log to read: pass --requests FILE.jsonl (rows in the gateway's "
