@@ -5,8 +5,9 @@ so `Refund please!` and `refund please` are exact duplicates. The first row in i
 kept as a cluster's representative; every dropped row's reason names it.
 
 Near-duplicates use MinHash over word shingles with locality-sensitive banding, implemented here
-with numpy rather than datasketch's `MinHash.update` (one Python call per shingle and permutation
-block: about 100x slower at 100k rows):
+with numpy over all rows at once. datasketch's batch API (`MinHash.bulk`, numpy per row, then
+MinHashLSH) took 2.3x as long on 10k rows and dropped the same rows but one
+(`python bench/data_prepare.py --only dedup`, bench/results/dedup.json):
 
 1. every distinct word is hashed once (blake2b, 8 bytes); a shingle's hash combines its words'
    hashes with vectorized 64-bit arithmetic, then is folded to 32 bits;
