@@ -89,7 +89,7 @@ def test_promote_refused_without_gate_and_allowed_with_passing_one(
     with pytest.raises(RegistryError, match="against the current holder 'm1'"):
         reg.promote("m2", "support", "production")
     reg.record_gate(gate("m2", "m1", decision="block"), feature="support")
-    with pytest.raises(RegistryError, match=r"blocked it \(failed: accuracy_not_worse\)"):
+    with pytest.raises(RegistryError, match=r"blocked it \(failed: primary_lift\)"):
         reg.promote("m2", "support", "production")
     reg.record_gate(gate("m2", "m1"), feature="support")
     assert reg.promote("m2", "support", "production", by="bo")["previous"] == "m1"

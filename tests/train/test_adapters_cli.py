@@ -139,10 +139,18 @@ def test_cli_merge_and_generate(trained, tmp_path):
 def test_cli_reports_bad_options(tmp_path):
     res = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--lora-r", "0"])
     assert res.exit_code == 2 and "train.lora.r" in res.output
-    res = CliRunner().invoke(
-        app, ["train", "--data", str(tmp_path), "--base", "x", "--method", "qlora", "--no-progress"]
-    )
-    assert res.exit_code != 0
+
+
+def test_qlora_on_cpu_stops_at_its_guard(tiny_model, dataset):
+    """A valid dataset and base, so the run gets as far as building the 4-bit model and stops there."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine may run qlora for real")
+    args = ["train", "--data", str(dataset), "--base", str(tiny_model), "--method", "qlora"]
+    res = CliRunner().invoke(app, [*args, "--no-progress"])
+    assert res.exit_code == ModelError.exit_code, res.output
+    assert "method qlora needs a CUDA GPU" in res.output and "--method lora" in res.output
 
 
 def test_packing_flag_overrides_the_config_file(tmp_path):
