@@ -101,6 +101,8 @@ def test_a_killed_run_resumes_its_training_job(home: Path, tiny_model: Path) -> 
     at = next(i for i, e in enumerate(events) if f"resumed at step {saved[-1]}" in e["message"])
     after = [e["data"]["step"] for e in events[at:] if e["type"] == "metrics"]
     assert after and after == sorted(set(after)) and after[0] > saved[-1], after
+    logged = [e["data"]["step"] for e in events if e["type"] == "metrics"]
+    assert all(logged.count(step) == 1 for step in logged if step <= saved[-1]), logged
     assert after[-1] == MAX_STEPS and killed_at < MAX_STEPS
     curve = json.loads((run_dir / "train" / "adapter" / "curves.json").read_text())["points"]
     assert [p["step"] for p in curve] == list(range(1, MAX_STEPS + 1))
