@@ -70,7 +70,7 @@ def _resolve(
     config: dict[str, Any], method: dict[str, Any], version: DatasetVersion, lr_base: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """ "auto" made concrete: epochs by OpenAI's heuristic on the example count."""
-    from tunewise.train.data import auto_epochs
+    from tunewise.data.cost import auto_epochs
 
     config = dict(config)
     if config["epochs"] == "auto":
