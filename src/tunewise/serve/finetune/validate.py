@@ -23,25 +23,11 @@ EXPECT = ("validating_files",)
 
 
 def validate_job(ft: FineTuning, job_id: str) -> bool:
-    """Validate one claimed job; True when it was queued."""
-    with transaction(ft.engine) as s:
-        job, api = job_row(s, job_id), s.get(ApiJobRow, job_id)
-        assert job is not None and api is not None
-        base, data, config, method = job.base, Path(job.data), dict(job.config), dict(api.method)
-        work, has_validation = Path(api.workdir), api.validation_file is not None
-    kind = "dpo" if config["method"] == "dpo" else "supervised"
-    train = work / "training.jsonl"
-    valid = work / "validation.jsonl" if has_validation else None
+    """Validate one claimed job; True when it was queued. The job never stays claimed."""
     try:
-        check_file(train, param="training_file", method=kind, min_examples=ft.cfg.min_examples)
-        if valid is not None:
-            check_file(valid, param="validation_file", method=kind)
-        version = build_dataset(
-            train, valid, data, base=base, policy=ft.cfg.data, min_examples=ft.cfg.min_examples
-        )
+        return _validate(ft, job_id)
     except FileProblem as problem:
         _fail(ft, job_id, problem.as_error())
-        return False
     except Exception as exc:
         log.exception("validating job %s failed", job_id)
         _fail(
@@ -53,7 +39,24 @@ def validate_job(ft: FineTuning, job_id: str) -> bool:
                 "param": None,
             },
         )
-        return False
+    return False
+
+
+def _validate(ft: FineTuning, job_id: str) -> bool:
+    with transaction(ft.engine) as s:
+        job, api = job_row(s, job_id), s.get(ApiJobRow, job_id)
+        assert job is not None and api is not None
+        base, data, config, method = job.base, Path(job.data), dict(job.config), dict(api.method)
+        work, has_validation = Path(api.workdir), api.validation_file is not None
+    kind = "dpo" if config["method"] == "dpo" else "supervised"
+    train = work / "training.jsonl"
+    valid = work / "validation.jsonl" if has_validation else None
+    check_file(train, param="training_file", method=kind, min_examples=ft.cfg.min_examples)
+    if valid is not None:
+        check_file(valid, param="validation_file", method=kind)
+    version = build_dataset(
+        train, valid, data, base=base, policy=ft.cfg.data, min_examples=ft.cfg.min_examples
+    )
     resolved, method = _resolve(config, method, version, ft.defaults.learning_rate)
     return release(
         ft.engine,

@@ -78,7 +78,13 @@ class Worker:
             queued = queue.claim(self.ft.engine, self.id, "queued")
             if queued is None:
                 break
-            self.start(queued)
+            try:
+                self.start(queued)
+            except Exception:  # could not start a process: back to the queue, for a later try
+                queue.release(
+                    self.ft.engine, queued, expect=("running",), status="queued", holder=self.id
+                )
+                raise
 
     def warm_up(self) -> None:
         """Load what validation needs (the data stage, each base's tokenizer) before any job."""
