@@ -56,6 +56,8 @@ class EngineSettings:
     max_tokens: int = 1024
     """Largest `max_tokens` a request may ask for; also the default."""
     dtype: str = "float32"
+    threads: int | None = None
+    """torch's intra-op threads (process-wide); None keeps torch's default (all cores)."""
 
 
 class Generation:
@@ -129,6 +131,10 @@ class Engine:
 
         if self._thread is not None:
             return
+        if self.settings.threads:
+            import torch
+
+            torch.set_num_threads(self.settings.threads)
         self._loaded = load_base(self.base_name, dtype=self.settings.dtype)
         for name, path in self._initial.items():
             self.add_adapter(name, path)
