@@ -1,11 +1,11 @@
 """The local engine: one transformers base model and its LoRA adapters, serving concurrent requests.
 
-Requests are queued (bounded: `Overloaded` when full) and decoded by one worker thread (torch
-releases the GIL, so the asyncio loop stays responsive). When the engine is idle, the first request
-waits `batch_window_ms` for company; after that new requests join the running batch at the next
-step boundary (continuous batching) instead of waiting for it to drain, and rows leave as they
-finish. Requests for different adapters of the base share a batch. Greedy answers are the ones
-each request gets alone (see `decode.py`); bench/serve_local.py measures the gain.
+`submit` checks a request (limits, context, adapter) and queues it; one worker thread decodes
+(`scheduler.py`; torch releases the GIL, so the asyncio loop stays responsive). New requests join
+the running batch at the next token (continuous batching) and requests for different adapters of
+the base share it. Greedy answers are the ones each request gets alone (`decode.py`);
+bench/serve_local.py measures the gain. `submit` needs a running event loop: tokens come back
+to it as they are produced.
 
     engine = Engine("smollm2-135m", {"support": "out/adapter"})
     await engine.start()
@@ -16,24 +16,21 @@ each request gets alone (see `decode.py`); bench/serve_local.py measures the gai
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunewise.serve.decode import DecodeBatch, Job
+from tunewise.errors import ModelError
 from tunewise.serve.errors import (
-    ApiError,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
-    Overloaded,
     UpstreamError,
     UpstreamTimeout,
 )
+from tunewise.serve.scheduler import Request, Scheduler
 from tunewise.serve.upstreams.base import ChatChunk, ChatResult, Usage
 
 
@@ -63,7 +60,7 @@ class EngineSettings:
 class Generation:
     """A submitted request: iterate it for `ChatChunk`s as tokens come, or await `result()`."""
 
-    def __init__(self, job: _Job) -> None:
+    def __init__(self, job: Request) -> None:
         self._job = job
 
     def __aiter__(self) -> AsyncIterator[ChatChunk]:
@@ -110,18 +107,23 @@ class Engine:
         settings: EngineSettings | None = None,
     ) -> None:
         self.base_name = base
-        self.settings = settings or EngineSettings()
         self._initial = dict(adapters or {})
         self._loaded: Any = None  # weights.LoadedBase
         self._adapters: dict[str, Path] = {}
-        self._pending: deque[_Job] = deque()
-        self._cv = threading.Condition()
-        self._model_lock = threading.Lock()  # held by the worker per step and by add_adapter
-        self._thread: threading.Thread | None = None
-        self._closing = False
-        self._service_s = 1.0  # moving average of a request's time in a row, for Retry-After
-        self.stats = {"steps": 0, "max_rows": 0, "max_adapters": 0, "finished": 0}
-        """Counters for metrics and tests: decode steps, most rows and adapters in one."""
+        self._scheduler = Scheduler(settings or EngineSettings())
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._scheduler.settings
+
+    @settings.setter
+    def settings(self, value: EngineSettings) -> None:
+        self._scheduler.settings = value  # the worker reads it at its next batch
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters for metrics and tests: decode steps, most rows and adapters in one, finished."""
+        return self._scheduler.stats
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -129,38 +131,38 @@ class Engine:
         """Load the base and the adapters (each checked against the base hash), start the worker."""
         from tunewise.serve.weights import load_base
 
-        if self._thread is not None:
+        if self._loaded is not None:
             return
         if self.settings.threads:
             import torch
 
             torch.set_num_threads(self.settings.threads)
-        self._loaded = load_base(self.base_name, dtype=self.settings.dtype)
+        loaded = load_base(self.base_name, dtype=self.settings.dtype)
         for name, path in self._initial.items():
-            self.add_adapter(name, path)
-        self._thread = threading.Thread(target=self._run, name="tunewise-engine", daemon=True)
-        self._thread.start()
+            self._attach(loaded, name, path)
+        self._loaded = loaded
+        self._scheduler.start(loaded)
 
     async def start(self) -> None:
         await asyncio.to_thread(self.load)
 
     async def close(self) -> None:
-        with self._cv:
-            self._closing = True
-            self._cv.notify_all()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
+        await asyncio.to_thread(self._scheduler.stop)
 
     def add_adapter(self, name: str, path: str | Path) -> None:
         """Serve the adapter at `path` as `name`; ModelError if it was trained on another base."""
+        if self._loaded is None:
+            raise ModelError("load() the engine before adding adapters")
+        self._attach(self._loaded, name, path)
+
+    def _attach(self, loaded: Any, name: str, path: str | Path) -> None:
         from tunewise.serve.weights import attach_adapter, check_adapter
 
         if self._adapters.get(name) == Path(path):
             return
-        check_adapter(name, path, self._loaded)  # before taking the lock: hashing may take a while
-        with self._model_lock:
-            attach_adapter(self._loaded, name, path)
+        check_adapter(name, path, loaded)  # before taking the lock: hashing may take a while
+        with self._scheduler.model_lock:
+            attach_adapter(loaded, name, path)
         self._adapters[name] = Path(path)
 
     @property
@@ -182,7 +184,7 @@ class Engine:
 
     def load_state(self) -> dict[str, int]:
         """Requests waiting and running (for metrics and tests)."""
-        return {"queued": len(self._pending), "running": self._running}
+        return {"queued": len(self._scheduler.pending), "running": self._scheduler.running}
 
     # requests ------------------------------------------------------------------------------
 
@@ -210,11 +212,11 @@ class Engine:
         """Queue one request; raises the error at once if it cannot be served or the queue is full."""
         from tunewise.serve.detok import IncrementalDecoder
 
-        if self._thread is None or self._closing:
+        if not self._scheduler.alive:
             raise UpstreamError("the local engine is not running", code="engine_stopped")
         max_tokens = self._check(prompt_ids, adapter, max_tokens, temperature, top_p)
         timeout = self.settings.timeout_s
-        job = _Job(
+        job = Request(
             prompt_ids=list(prompt_ids),
             adapter=adapter,
             max_tokens=max_tokens,
@@ -226,16 +228,7 @@ class Engine:
         job.deadline = deadline if deadline is not None else time.monotonic() + timeout
         job.timeout_s = job.deadline - time.monotonic()
         job.loop, job.out = asyncio.get_running_loop(), asyncio.Queue()
-        with self._cv:
-            free_rows = max(0, self.settings.max_batch - self._running)
-            if len(self._pending) >= self.settings.max_queue + free_rows:
-                raise Overloaded(
-                    f"the local model is busy: {self._running} requests running, "
-                    f"{len(self._pending)} waiting (the queue holds {self.settings.max_queue})",
-                    retry_after_s=self._retry_after(),
-                )
-            self._pending.append(job)
-            self._cv.notify()
+        self._scheduler.enqueue(job)
         return Generation(job)
 
     def _check(
@@ -278,146 +271,3 @@ class Engine:
         if not 0 < top_p <= 1:
             raise InvalidRequest(f"top_p must be within (0, 1]; got {top_p}", param="top_p")
         return max_tokens if max_tokens is not None else min(limit, self.context - n)
-
-    def _retry_after(self) -> float:
-        rounds = len(self._pending) / max(1, self.settings.max_batch)
-        return max(1.0, rounds * self._service_s)
-
-    # the worker thread -----------------------------------------------------------------------
-
-    _running = 0
-
-    def _run(self) -> None:
-        batch = DecodeBatch(self._loaded.model, peft=False)
-        while True:
-            new = self._take(batch)
-            if new is None:
-                break
-            try:
-                with self._model_lock:
-                    batch.model = self._loaded.model  # an adapter added since may wrap the model
-                    batch.peft = bool(self._adapters)
-                    self._drop_dead(batch)
-                    if new:
-                        self._deliver(batch, batch.add(new), start=len(batch.jobs) - len(new))
-                    if batch.jobs:
-                        self._count(batch)
-                        self._deliver(batch, batch.step(), start=0)
-            except Exception as exc:  # a model failure fails the batch, not the engine
-                error = UpstreamError(f"local model failed: {type(exc).__name__}: {exc}")
-                for job in {id(j): j for j in [*batch.jobs, *new]}.values():
-                    _send(job, error)
-                batch.keep([])
-            self._running = len(batch.jobs)
-        closed = UpstreamError("the local engine was closed", code="engine_stopped")
-        for job in [*batch.jobs, *self._pending]:
-            _send(job, closed)
-
-    def _count(self, batch: DecodeBatch) -> None:
-        st = self.stats
-        st["steps"] += 1
-        st["max_rows"] = max(st["max_rows"], len(batch.jobs))
-        st["max_adapters"] = max(st["max_adapters"], len({j.adapter for j in batch.jobs}))
-
-    def _take(self, batch: DecodeBatch) -> list[Job] | None:
-        """New jobs for the batch: none while it is full; when idle, a window's worth; None to stop."""
-        s = self.settings
-        with self._cv:
-            while not batch.jobs and not self._pending and not self._closing:
-                self._cv.wait()
-            if self._closing:
-                return None
-            if batch.jobs and not s.continuous:
-                return []
-            if not batch.jobs:  # idle: the first request waits a moment for company
-                end = time.monotonic() + s.batch_window_ms / 1000
-                while len(self._pending) < s.max_batch and not self._closing:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cv.wait(left)
-            taken = self._pop(s.max_batch - len(batch.jobs), batch)
-            self._running = len(batch.jobs) + len(taken)
-            return taken
-
-    def _pop(self, room: int, batch: DecodeBatch) -> list[Job]:
-        """Up to `room` pending jobs in arrival order (one adapter per batch unless mixing)."""
-        taken: list[Job] = []
-        kept: deque[_Job] = deque()
-        now = time.monotonic()
-        adapter = batch.jobs[0].adapter if batch.jobs else None
-        while self._pending:
-            job = self._pending.popleft()
-            if job.cancelled or job.deadline <= now:
-                _send(job, _expired(job))
-                continue
-            if not self.settings.mix_adapters:
-                if not batch.jobs and not taken:
-                    adapter = job.adapter
-                if job.adapter != adapter:
-                    kept.append(job)
-                    continue
-            (taken if len(taken) < room else kept).append(job)
-        self._pending = kept
-        return taken
-
-    def _drop_dead(self, batch: DecodeBatch) -> None:
-        now = time.monotonic()
-        for job in batch.jobs:
-            if not job.cancelled and job.deadline <= now:
-                _send(job, _expired(job))
-        batch.keep([i for i, j in enumerate(batch.jobs) if not j.cancelled])
-
-    def _deliver(self, batch: DecodeBatch, tokens: list[int], start: int) -> None:
-        """Hand each row's new token to its request; rows that finished leave the batch."""
-        eos = self._loaded.eos_ids
-        done: set[int] = set()
-        for i, tok in enumerate(tokens, start):
-            job = batch.jobs[i]
-            assert isinstance(job, _Job)
-            job.generated.append(tok)
-            stopped = tok in eos
-            delta = "" if stopped else job.decoder.push(tok)
-            reason = "stop" if stopped or job.decoder.stopped else None
-            if reason is None and len(job.generated) >= job.max_tokens:
-                reason = "length"
-            if reason is None:
-                if delta:
-                    _send(job, ChatChunk(delta))
-                continue
-            usage = Usage(len(job.prompt_ids), len(job.generated))
-            _send(job, ChatChunk(delta + job.decoder.finish(), reason, usage))
-            self.stats["finished"] += 1
-            self._service_s = 0.9 * self._service_s + 0.1 * (time.monotonic() - job.started)
-            done.add(i)
-        if done:
-            batch.keep([i for i in range(len(batch.jobs)) if i not in done])
-
-
-@dataclass(eq=False)
-class _Job(Job):
-    """A decode job with its delivery channel back to the asyncio side."""
-
-    decoder: Any = None  # detok.IncrementalDecoder
-    timeout_s: float = 0.0
-    loop: Any = None  # the submitting asyncio loop
-    out: Any = None  # asyncio.Queue of ChatChunk | ApiError
-    started: float = field(default_factory=time.monotonic)
-
-
-def _send(job: Job, item: ChatChunk | ApiError) -> None:
-    assert isinstance(job, _Job)
-    if isinstance(item, ApiError) or item.finish_reason:
-        job.cancelled = True  # nothing more goes to this request
-    try:
-        job.loop.call_soon_threadsafe(job.out.put_nowait, item)
-    except RuntimeError:  # the request's event loop is closed: nobody is listening
-        job.cancelled = True
-
-
-def _expired(job: Job) -> UpstreamTimeout:
-    assert isinstance(job, _Job)
-    return UpstreamTimeout(
-        f"no answer within the deadline ({job.timeout_s:.1f} s); "
-        f"{len(job.generated)} tokens were generated"
-    )
