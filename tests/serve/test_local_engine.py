@@ -153,6 +153,16 @@ def test_stop_strings_end_the_answer(engine):
     assert cut.finish_reason == "stop" and cut.content == full[: full.index(stop)]
 
 
+def test_end_of_sequence_token_ends_the_answer_with_stop(engine):
+    eos = engine._loaded.eos_ids
+    engine._loaded.eos_ids = frozenset(range(len(engine.tokenizer)))  # whatever comes first ends it
+    try:
+        done = run(answer(engine, 0, "a1", max_tokens=10))
+    finally:
+        engine._loaded.eos_ids = eos
+    assert (done.finish_reason, done.content, done.usage.completion_tokens) == ("stop", "", 1)
+
+
 def test_seeded_sampling_is_reproducible_in_a_batch(engine):
     kw = {"temperature": 1.0, "top_p": 0.9, "seed": 7, "max_tokens": 12}
     one = run(answer(engine, 3, "a1", **kw)).content
