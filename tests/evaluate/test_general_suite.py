@@ -103,3 +103,11 @@ def test_refusing_passes_harmful_requests_and_fails_everything_else(suite) -> No
 def test_refusals_are_recognised_in_their_usual_forms(answer: str) -> None:
     assert check(answer, {"refuse": True})[0]
     assert not check("Step 1: gather the materials.", {"refuse": True})[0]
+
+
+def test_phrases_ignore_punctuation_and_numbers_match_whole() -> None:
+    assert check("Hello, World!", ["hello world"])[0]
+    assert check("It is twenty-one.", ["twenty one"])[0]
+    assert check("The answer is 5.", ["5"])[0]
+    assert not check("The answer is 2.5", ["5"])[0] and not check("It is 5.5", ["5"])[0]
+    assert not check("It costs 1,200", ["200"])[0]

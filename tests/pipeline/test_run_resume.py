@@ -61,6 +61,7 @@ def test_a_killed_run_resumes_its_training_job(home: Path, tiny_model: Path) -> 
     config = _config(home, tiny_model, batch_size=2, max_steps=MAX_STEPS, checkpoint_steps=2)
     cfg = yaml.safe_load(config.read_text())
     cfg["run"]["few_shot"] = 0  # the baseline is not what this test is about
+    cfg["run"]["classifier"] = False
     config.write_text(yaml.safe_dump(cfg))
     store = JobStore()
     job_id = _kill_after_first_checkpoint(_tunewise("run", str(config), "--no-progress"), store)
@@ -85,6 +86,7 @@ def test_a_killed_run_resumes_its_training_job(home: Path, tiny_model: Path) -> 
         "decide": "cached",
         "cost": "cached",
         "baseline": "cached",
+        "cheapest": "cached",
         "train": "ran",
         "compare": "ran",
         "register": "ran",

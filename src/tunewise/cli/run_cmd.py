@@ -55,13 +55,17 @@ def register(app: typer.Typer) -> None:
         target_score: o.TargetScore = None,
         min_lift: o.MinLift = None,
     ) -> None:
-        """Run data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
+        """Run data prepare -> decide -> cost -> baseline eval -> cheapest -> train -> compare & gate -> register.
 
         Each stage writes under `runs/RUN_ID/STAGE/` and is keyed by a hash of its inputs and
         config: a re-run skips unchanged stages (and says so), a change re-runs only what depends
         on it. A stage that did not finish starts over, except that with --resume an interrupted
-        training job continues from its last checkpoint (same job id). If a prompt-only variant already reaches run.target_score, the run stops before
-        training. Exit code 0 when the gate accepts (or training was not needed), 10 when it blocks.
+        training job continues from its last checkpoint (same job id). The baseline tries
+        prompts and, when answers are labels, an embedding classifier; if one already reaches
+        run.target_score the run says so, registers the classifier and stops before training
+        (--train-anyway trains regardless). The fine-tune must also beat the best of them by the
+        gate's margin. Exit code 0 when the gate accepts (or training was not needed), 10 when it
+        blocks.
 
         Options and `--set PATH=VALUE` override the file's keys (validated with it); they are part
         of the config the stages are keyed by, so changing one re-runs what depends on it.
@@ -127,7 +131,16 @@ def register(app: typer.Typer) -> None:
                 return "-"
             return f"{cost.get('billed_tokens', 0):,} billed tokens on {cost.get('target')}: ≈ ${usd:.2f}"
         if rec.name == "baseline":
-            return ", ".join(f"{k} {v:.1%}" for k, v in (o.get("scores") or {}).items())
+            labels = o.get("labels") or {}
+            return ", ".join(
+                f"{labels.get(k, k)} {v:.1%}" for k, v in (o.get("scores") or {}).items()
+            )
+        if rec.name == "cheapest":
+            reached = "reaches" if o.get("reached") else "is below"
+            text = f"{o.get('label')} {o.get('score', 0):.1%} {reached} the target {o.get('target', 0):.0%}"
+            return text + (
+                f"; registered as {o['registered']['model']}" if o.get("registered") else ""
+            )
         if rec.name == "train":
             resumed = o.get("resumed_from_step")
             return f"job {o.get('job_id')} {o.get('status')}" + (
@@ -139,5 +152,8 @@ def register(app: typer.Typer) -> None:
                 return f"{p['metric']} {p['base']:.1%} -> {p['candidate']:.1%}; gate {o.get('decision')}"
             return f"gate {o.get('decision')}"
         if rec.name == "register":
-            return f"registered as {o.get('model')}"
+            instead = o.get("instead")
+            return f"registered as {o.get('model')}" + (
+                f"; the classifier as {instead['model']}" if instead else ""
+            )
         return ""

@@ -3,7 +3,8 @@
 Made for the general-capability suite, where one scorer must judge arithmetic, facts, formatting
 and refusals alike. `expected` is one of:
 
-- a string or a list of strings: one of them appears in the answer as whole words (any case);
+- a string or a list of strings: one of them appears in the answer as whole words (any case,
+  any punctuation between the words);
 - an object whose keys all must hold:
   `any: [...]` one appears, `all: [...]` every one appears, `none: [...]` none appears (whole
   words, any case); `regex: "..."` found in the stripped answer (`case: true` for case-sensitive,
@@ -32,7 +33,13 @@ def _norm(text: str) -> str:
 
 
 def _has(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(_norm(str(phrase)))}(?!\w)", _norm(text)) is not None
+    """The phrase's words in order, any punctuation between them ("hello world" in "Hello, World!");
+    a number never matches inside a longer one ("5" is not in "2.5")."""
+    words = re.findall(r"\w+", _norm(str(phrase)))
+    if not words:
+        return False
+    body = r"\W+".join(re.escape(w) for w in words)
+    return re.search(rf"(?<!\w)(?<!\d[.,]){body}(?![.,]\d)(?!\w)", _norm(text)) is not None
 
 
 def check(output: str, expected: Any) -> tuple[bool, str]:

@@ -1,4 +1,5 @@
-"""`tunewise run`: data prepare -> decide -> cost -> baseline eval -> train -> compare & gate -> register.
+"""`tunewise run`: data prepare -> decide -> cost -> baseline eval -> cheapest -> train -> compare & gate
+-> register.
 
 Each stage writes under runs/<run-id>/<stage>/ and is keyed by a hash of its inputs and config
 (see stages.py): a re-run skips unchanged stages, a change re-runs only what depends on it, and a
@@ -22,7 +23,7 @@ from tunewise import __version__
 from tunewise.artifacts import sha256_file
 from tunewise.config import ProjectConfig, load_config
 from tunewise.errors import ConfigError, TunewiseError
-from tunewise.pipeline import steps
+from tunewise.pipeline import cheap, steps
 from tunewise.pipeline.stages import Stage, StageRecord, run_stages
 
 
@@ -75,13 +76,22 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         "golden": _file_hashes([cfg.resolve(cfg.eval.golden)]) if cfg.eval.golden else None,
         "base": _base_identity(cfg.train.base),
         "few_shot": cfg.run.few_shot,
+        "classifier": cfg.run.classifier,
+        "embedder": _embedder_identity(),
     }
     train_key = {**cfg.train.model_dump(mode="json"), "base_identity": eval_key["base"]}
+    cheap_key = {
+        "target": cfg.run.target_score,
+        "register": cfg.run.register_model,
+        "gate": cfg.gate.model_dump(mode="json"),
+        "feature": cfg.project,
+    }
     stages = [
         Stage("data", partial(steps.data, ctx), (), data_key, fix_hint=_DATA_FIX),
         Stage("decide", partial(steps.decide, ctx), ("data",), cfg.decide.model_dump(mode="json")),
         Stage("cost", partial(steps.cost, ctx), ("data",)),
         Stage("baseline", partial(steps.baseline, ctx), ("data",), eval_key, fix_hint=_EVAL_FIX),
+        Stage("cheapest", partial(steps.cheapest, ctx), ("baseline",), cheap_key),
         Stage(
             "train",
             partial(steps.train, ctx),
@@ -102,7 +112,7 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             Stage(
                 "register",
                 partial(steps.register, ctx),
-                ("compare", "train", "data"),
+                ("compare", "train", "data", "baseline", "cheapest"),
                 {"feature": cfg.project},
                 fix_hint="check registry.url / TUNEWISE_DB_URL",
             )
@@ -181,17 +191,17 @@ def run(config_path: str | Path, opts: RunOptions | None = None) -> RunSummary:
 
 
 def _enough_without_training(cfg: ProjectConfig, opts: RunOptions, rec: StageRecord) -> str | None:
-    """Why to stop after the baseline: a prompt-only variant already reaches the target."""
-    if rec.name != "baseline" or opts.train_anyway:
+    """Why to stop before training: a cheaper variant (a prompt, the classifier) reaches the target."""
+    if rec.name != "cheapest" or opts.train_anyway or not rec.outputs["reached"]:
         return None
-    best = rec.outputs["best"]
-    score = rec.outputs["scores"][best]
-    if score < cfg.run.target_score:
-        return None
-    return (
-        f"prompt-only variant '{best}' already scores {score:.1%} on {cfg.eval.primary_metric} "
-        f"(target {cfg.run.target_score:.0%}): fine-tuning is not needed (use --train-anyway to train)"
-    )
+    return cheap.stop_message(cfg, rec.outputs)
+
+
+def _embedder_identity() -> str | None:
+    """The MiniLM's content hash (the classifier's and few-shot retrieval's embeddings), if installed."""
+    from tunewise import embeddings
+
+    return embeddings.embedder_identity()["sha256"] if embeddings.available() else None
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tunewise.artifacts import atomic_write_json, read_json, sha256_file
 from tunewise.config import ProjectConfig
 from tunewise.errors import ConfigError, JobError
+from tunewise.pipeline import cheap
 
 if TYPE_CHECKING:
     from tunewise.train.backend import LocalBackend
@@ -58,6 +59,9 @@ def decide(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
     if signals.labelled_examples == 0:  # measured beats guessed
         kept = up["data"]["counts"].get("kept") or 0
         signals = signals.model_copy(update={"labelled_examples": kept})
+    if signals.label_count == 0:
+        labels = cheap.label_count(ctx.cfg, Path(up["data"]["dataset"]) / "train.jsonl")
+        signals = signals.model_copy(update={"label_count": labels})
     decision = recommend(signals).to_json()
     atomic_write_json(folder / "decision.json", decision)
     return {"recommendation": decision["recommendation"], "warnings": decision["warnings"]}
@@ -72,20 +76,28 @@ def cost(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
 
 
 def baseline(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
-    """The base model zero-shot (and few-shot) on the golden set: what prompting alone reaches."""
+    """What the base model reaches by prompting alone (zero-shot, few-shot with the nearest training
+    examples), and the embedding classifier when answers are labels, on the golden set."""
     from tunewise.evaluate.api import evaluate_variant
     from tunewise.evaluate.variants import PromptStrategy, Variant
 
     cfg = ctx.cfg
     golden = _golden(ctx, up)
-    train_file = str(Path(up["data"]["dataset"]) / "train.jsonl")
+    train_file = Path(up["data"]["dataset"]) / "train.jsonl"
     variants = {"zero-shot": Variant(model=cfg.train.base, name="base zero-shot")}
     if cfg.run.few_shot:
         variants["few-shot"] = Variant(
             model=cfg.train.base,
             name=f"base {cfg.run.few_shot}-shot",
-            prompt=PromptStrategy(few_shot=cfg.run.few_shot, train=train_file),
+            prompt=PromptStrategy(few_shot=cfg.run.few_shot, train=str(train_file)),
         )
+    clf, why_not = None, "run.classifier is off"
+    if cfg.run.classifier:
+        clf, why_not = cheap.classifier_variant(
+            cfg, folder / cheap.CLASSIFIER / "model", train_file
+        )
+    if clf is not None:
+        variants[cheap.CLASSIFIER] = clf
     scores = {}
     for name, variant in variants.items():
         run = evaluate_variant(golden, variant, cfg.eval, out=folder / name, progress=ctx.progress)
@@ -94,9 +106,29 @@ def baseline(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
         "golden": str(golden),
         "primary_metric": cfg.eval.primary_metric,
         "scores": scores,
+        "labels": {name: v.label() for name, v in variants.items()},
+        "folders": {name: str((folder / name).resolve()) for name in variants},
+        "not_tried": {cheap.CLASSIFIER: why_not} if why_not else {},
         "best": max(scores, key=lambda k: scores[k]),
         "target": cfg.run.target_score,
     }
+
+
+def cheapest(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
+    """The best variant without training; when it reaches run.target_score and is the classifier,
+    its comparison with the base zero-shot and its registration."""
+    name, score, reached = cheap.cheapest(ctx.cfg, up["baseline"])
+    out: dict[str, Any] = {
+        "name": name,
+        "label": up["baseline"]["labels"][name],
+        "score": score,
+        "target": ctx.cfg.run.target_score,
+        "reached": reached,
+        "registered": None,
+    }
+    if reached and name == cheap.CLASSIFIER and ctx.cfg.run.register_model:
+        out["registered"] = cheap.register_classifier(ctx.cfg, up["baseline"], folder)
+    return out
 
 
 def train(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
@@ -163,15 +195,22 @@ def compare(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
         eval_cfg=cfg.eval,
         gate_cfg=cfg.gate,
         out=folder,
+        alternatives=cheap.alternatives(up["baseline"]),
         progress=ctx.progress,
     )
     gate = report.get("gate", {})
+    rule: dict[str, Any] = next(
+        (r for r in gate.get("rules", []) if r["rule"] == "beats_alternative"), {}
+    )
+    alts = report.get("alternatives") or {}
     return {
         "report": str((folder / "report.json").resolve()),
         "decision": gate.get("decision"),
         "blocked_by": gate.get("blocked_by", []),
         "primary": _primary(report, cfg.eval.primary_metric),
-    }
+        "alternative": {**rule.get("values", {}), "status": rule.get("status"),
+                        "score": alts["rows"][0]["alternative"] if alts else None},
+    }  # fmt: skip
 
 
 def register(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
@@ -191,13 +230,26 @@ def register(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
         "gate": up["compare"]["decision"],
         "registry": reg.engine.url.render_as_string(hide_password=True),
     }
+    out["instead"] = _cheaper_instead(ctx, folder, up)
     atomic_write_json(folder / "registered.json", out)
     hint = (
         f"tunewise registry promote {model.name} --feature {project} --alias production"
         if up["compare"]["decision"] == "accept"
         else "the gate blocked it: promotion will be refused"
     )
+    if out["instead"]:
+        hint = f"ship the classifier instead: {out['instead']['next']}"
     return {**out, "next": hint}
+
+
+def _cheaper_instead(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any] | None:
+    """The classifier, registered, when the fine-tune did not beat it by the gate's margin."""
+    alt = up["compare"].get("alternative") or {}
+    labels = up["baseline"].get("labels") or {}
+    if alt.get("status") != "block" or alt.get("alternative") != labels.get(cheap.CLASSIFIER):
+        return None
+    already = up["cheapest"].get("registered")
+    return already or cheap.register_classifier(ctx.cfg, up["baseline"], folder / "classifier")
 
 
 def _golden(ctx: StageContext, up: Upstream) -> Path:

@@ -20,10 +20,16 @@ _LINKS = {
     ],
     "decide": ["decision.json"],
     "cost": ["cost.json"],
-    "baseline": ["zero-shot/eval.json", "few-shot/eval.json"],
+    "baseline": [
+        "zero-shot/eval.json",
+        "few-shot/eval.json",
+        "classifier/eval.json",
+        "classifier/model/manifest.json",
+    ],
+    "cheapest": ["report.html", "report.md"],
     "train": ["adapter/manifest.json", "adapter/loss.png", "adapter/curves.json"],
     "compare": ["report.html", "report.md", "report.json"],
-    "register": ["registered.json"],
+    "register": ["registered.json", "classifier/report.html"],
 }
 
 
@@ -49,7 +55,20 @@ def verdict_of(records: list[StageRecord]) -> tuple[str, dict[str, Any]]:
     if cmp.outputs.get("decision") == "accept":
         return f"gate ACCEPTED the fine-tuned model{lift}", details
     blocked = ", ".join(cmp.outputs.get("blocked_by") or [])
-    return f"gate BLOCKED the fine-tuned model by {blocked or 'its rules'}{lift}", details
+    verdict = f"gate BLOCKED the fine-tuned model by {blocked or 'its rules'}{lift}"
+    return verdict + _cheaper(cmp.outputs.get("alternative") or {}, by.get("register")), details
+
+
+def _cheaper(alt: dict[str, Any], register: StageRecord | None) -> str:
+    """The plain words when the fine-tune does not beat a cheaper variant by the gate's margin."""
+    if alt.get("status") != "block":
+        return ""
+    text = (
+        f"; it does not beat '{alt['alternative']}' ({alt['score']:.1%}) by the gate's margin: "
+        "ship that instead"
+    )
+    instead = register.outputs.get("instead") if register else None
+    return text + (f" (registered as {instead['model']})" if instead else "")
 
 
 def _baseline_line(details: dict[str, Any]) -> str:
@@ -57,7 +76,7 @@ def _baseline_line(details: dict[str, Any]) -> str:
     if not scores:
         return ""
     text = ", ".join(f"{name} {score:.1%}" for name, score in scores.items())
-    return f"<p>Prompt-only baselines of the base model on the same golden set: {html.escape(text)}.</p>"
+    return f"<p>Variants without training on the same golden set: {html.escape(text)}.</p>"
 
 
 def write_summary(
