@@ -84,3 +84,25 @@ def test_without_alternatives_the_rule_skips_and_the_candidate_itself_is_not_one
     assert rule(compare_runs(base, cand, eval_cfg=CFG))["status"] == "skip"
     report = compare_runs(base, cand, eval_cfg=CFG, alternatives=[run("fine-tuned", 30)])
     assert report["alternatives"] is None and rule(report)["status"] == "skip"
+
+
+def test_compare_cli_judges_the_candidate_against_a_classifier(
+    tiny_model: Path, tiny_adapter: Path, support_classifier: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from classifier_data import EXAMPLE
+    from tunewise.cli import app
+
+    out = tmp_path / "report"
+    args = ["compare", "--golden", str(EXAMPLE / "data" / "golden.jsonl"), "--base", str(tiny_model),
+            "--candidate-adapter", str(tiny_adapter), "--alternative", f"classifier:{support_classifier}",
+            "--out", str(out), "--no-forgetting", "--max-new-tokens", "4"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 10, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert "beats_alternative" in report["gate"]["blocked_by"]
+    best = report["alternatives"]["rows"][0]
+    assert best["kind"] == "classifier" and best["alternative"] >= 0.6 and best["ci"]["high"] < 0

@@ -135,6 +135,12 @@ def compare_cmd(
         "--curve",
         help="Training curve JSON (default: looked up in the candidate's adapter folder).",
     ),
+    alternative: list[str] = typer.Option(
+        [],
+        "--alternative",
+        help="A non-fine-tuned variant the candidate must beat (gate rule beats_alternative), "
+        "e.g. classifier:DIR or local:smollm2-135m,few_shot=3,train=F (repeatable).",
+    ),
     primary_metric: o.PrimaryMetric = None,
     min_lift: o.MinLift = None,
     no_forgetting: o.NoForgetting = False,
@@ -169,6 +175,7 @@ def compare_cmd(
         gate_cfg=project.gate,
         out=out,
         curve=curve,
+        alternatives=[parse_variant(a) for a in alternative],
     )
     gate = report["gate"]
     rows = [(r["rule"], r["status"], r["detail"]) for r in gate["rules"]]
