@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tunewise.serve.testing import ServerThread
@@ -55,3 +56,37 @@ def start_gateway(
     }
     raw.update(overrides or {})
     return ServerThread(create_app(ServeConfig.model_validate(raw), db_url=db_url)).start()
+
+
+BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def make_adapter(root: Path, name: str, base_hash: str = "b" * 64) -> Path:
+    """An adapter folder shaped like `tunewise train`'s output (PEFT files + manifest.json)."""
+    import json
+    import random
+
+    from tunewise.artifacts import atomic_write_json
+
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 16}))
+    (folder / "adapter_model.safetensors").write_bytes(random.Random(name).randbytes(64))
+    manifest = {
+        "kind": "adapter",
+        "base_model": {"id": BASE_ID, "path": "/models/smollm2-135m", "hash": base_hash},
+        "config": {"method": "lora"},
+        "job_id": f"job-{name}",
+    }
+    atomic_write_json(folder / "manifest.json", manifest)
+    return folder
+
+
+def registry_world(root: Path, url: str, names: list[str]) -> Any:
+    """A registry at `url` with adapters `names` registered (the Registry, still open)."""
+    from tunewise.registry import Registry
+
+    reg = Registry(url)
+    for name in names:
+        reg.register_model(make_adapter(root, name))
+    return reg

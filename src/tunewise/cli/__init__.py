@@ -102,6 +102,7 @@ def _register_all() -> None:
         monitor_cmd,
         registry_cmd,
         run_cmd,
+        serve_cmd,
         train_cmd,
         worker_cmd,
     )
@@ -118,6 +119,7 @@ def _register_all() -> None:
         db_cmd,
         monitor_cmd,
         worker_cmd,
+        serve_cmd,
     ):
         module.register(app)
 

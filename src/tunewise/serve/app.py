@@ -25,6 +25,7 @@ from tunewise.serve.config import ServeConfig
 from tunewise.serve.dispatch import Gateway
 from tunewise.serve.errors import ApiError
 from tunewise.serve.metrics import Metrics
+from tunewise.serve.state import StoreView
 from tunewise.serve.upstreams.base import create_upstream
 
 log = logging.getLogger("tunewise.serve")
@@ -38,7 +39,8 @@ def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:
 
     metrics = Metrics()
     upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
-    gateway = Gateway(config, upstreams, None, metrics)
+    store = StoreView(db_url) if db_url else None
+    gateway = Gateway(config, upstreams, store.catalog if store else None, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -39,7 +39,6 @@ class Catalog:
 
 def target_from_row(m: Any) -> ModelTarget:
     """A registry `Model` row as something an upstream can serve."""
-    base = m.base_path or m.base_id
     if m.kind == "provider":
         return ModelTarget(
             name=m.name,
@@ -51,7 +50,7 @@ def target_from_row(m: Any) -> ModelTarget:
     return ModelTarget(
         name=m.name,
         kind="full" if m.kind == "full" else "adapter",
-        base=base,
+        base=m.base_id,
         base_hash=m.base_hash,
         path=m.adapter_path,
         content_hash=m.weights_sha256 or m.adapter_sha256,

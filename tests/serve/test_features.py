@@ -1,0 +1,77 @@
+"""Features and registered models through the registry: aliases resolve to adapters served by an
+OpenAI-compatible upstream (vLLM's adapter listing and runtime loading)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+from serve_helpers import BASE_ID, MSG, registry_world, sdk, upstream_requests
+
+
+@pytest.fixture
+def world(tmp_path: Path, upstream, gateway):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'tunewise.db'}"
+    reg = registry_world(tmp_path / "runs", url, ["ad-good", "ad-other", "ad-new"])
+    reg.promote("ad-good", feature="support", force=True, reason="test")
+    server = gateway(db_url=url, base=BASE_ID, load_adapters=True)
+    yield reg, server
+    reg.close()
+
+
+def test_a_feature_answers_with_its_production_adapter(world, upstream) -> None:  # type: ignore[no-untyped-def]
+    _, server = world
+    raw = sdk(server).chat.completions.with_raw_response.create(
+        model="support", messages=MSG, user="u1"
+    )
+    assert raw.parse().choices[0].message.content == "ad-good says: where is my card"
+    assert raw.parse().model == "support"
+    assert raw.headers["x-tunewise-feature"] == "support"
+    assert raw.headers["x-tunewise-arm"] == "control"
+    assert raw.headers["x-tunewise-model"] == "ad-good"
+
+
+def test_a_registered_model_by_name_and_feature_at_alias(world) -> None:  # type: ignore[no-untyped-def]
+    _, server = world
+    client = sdk(server)
+    assert client.chat.completions.create(model="ad-good", messages=MSG).choices[0].message.content.startswith("ad-good")
+    raw = client.chat.completions.with_raw_response.create(model="support@production", messages=MSG)
+    assert raw.headers["x-tunewise-model"] == "ad-good"
+
+
+def test_an_adapter_the_upstream_lacks_is_loaded_first(world, upstream) -> None:  # type: ignore[no-untyped-def]
+    _, server = world
+    done = sdk(server).chat.completions.create(model="ad-new", messages=MSG)
+    assert done.choices[0].message.content.startswith("ad-new says")
+    assert upstream_requests(upstream)["ad-new"] == 1
+
+
+def test_an_adapter_on_another_parent_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    _, server = world
+    with pytest.raises(openai.APIStatusError) as info:
+        sdk(server).chat.completions.create(model="ad-other", messages=MSG)
+    assert info.value.status_code == 503
+    assert "parent 'base-b'" in info.value.message
+
+
+def test_models_lists_features_and_registered_models(world) -> None:  # type: ignore[no-untyped-def]
+    _, server = world
+    models = {m.id: m for m in sdk(server).models.list()}
+    assert {"support", "ad-good", "ad-other", "ad-new", "base-a"} <= set(models)
+    assert models["support"].owned_by == "tunewise:feature"
+    assert models["support"].model_extra["control"] == "ad-good"  # type: ignore[index]
+
+
+def test_promotion_is_seen_without_restart(world) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    reg, server = world
+    reg.promote("ad-new", feature="support", force=True, reason="swap")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        raw = sdk(server).chat.completions.with_raw_response.create(model="support", messages=MSG)
+        if raw.headers["x-tunewise-model"] == "ad-new":
+            break
+        time.sleep(0.2)
+    assert raw.headers["x-tunewise-model"] == "ad-new"
