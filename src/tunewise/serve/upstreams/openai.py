@@ -91,7 +91,7 @@ class OpenAIUpstream:
         self._client: Any = None
 
     async def start(self) -> None:
-        import httpx
+        import aiohttp
 
         headers = {}
         if self.opts.api_key_env:
@@ -103,17 +103,14 @@ class OpenAIUpstream:
                     f"serve.upstreams.{self.name}.api_key_env: ${self.opts.api_key_env} is not set"
                 )
             headers["Authorization"] = f"Bearer {key}"
-        limits = httpx.Limits(
-            max_connections=self.opts.max_connections,
-            max_keepalive_connections=self.opts.max_connections,
-        )
-        self._client = httpx.AsyncClient(
-            headers=headers, limits=limits, timeout=self.config.timeout_s
+        connector = aiohttp.TCPConnector(limit=self.opts.max_connections, keepalive_timeout=30)
+        self._client = aiohttp.ClientSession(
+            headers=headers, connector=connector, json_serialize=_dumps
         )
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
 
     def models(self) -> list[str]:
         return list(self.opts.models)
@@ -159,9 +156,9 @@ class OpenAIUpstream:
             )
 
     async def _list_models(self) -> dict[str, dict[str, Any]]:
-        resp = await self._send("GET", "/models", None)
-        data = resp.json().get("data") or []
-        return {str(m.get("id")): m for m in data if isinstance(m, dict)}
+        data = await self._send("GET", "/models", None)
+        listed = data.get("data") if isinstance(data, dict) else None
+        return {str(m.get("id")): m for m in listed or [] if isinstance(m, dict)}
 
     async def _load_adapter(self, target: ModelTarget) -> None:
         path = str(target.path)
@@ -193,34 +190,39 @@ class OpenAIUpstream:
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None, timeout: float | None = None
     ) -> Any:
-        import httpx
+        """The parsed JSON (or text) answer of one request; HTTP errors raise as ApiErrors."""
+        import aiohttp
 
         try:
-            resp = await self._client.request(
-                method, self.url + path, json=body, timeout=timeout or self.config.timeout_s
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(
-                f"upstream '{self.name}' timed out ({type(exc).__name__})"
-            ) from None
-        except httpx.HTTPError as exc:
+            async with self._client.request(
+                method,
+                self.url + path,
+                json=body,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.config.timeout_s),
+            ) as resp:
+                content = await resp.read()
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream '{self.name}' timed out") from None
+        except aiohttp.ClientError as exc:
             raise UpstreamError(
                 f"upstream '{self.name}' unreachable: {type(exc).__name__}: {exc}"
             ) from None
-        if resp.status_code >= 400:
-            raise upstream_error(self.name, resp.status_code, resp.content, resp.headers)
-        return resp
+        if resp.status >= 400:
+            raise upstream_error(self.name, resp.status, content, resp.headers)
+        try:
+            return json.loads(content)
+        except ValueError:
+            return content.decode("utf-8", "replace")
 
     async def chat(self, req: ChatRequest, target: ModelTarget) -> ChatResult:
-        resp = await self._send(
+        data = await self._send(
             "POST", "/chat/completions", self._payload(req, target, False), req.remaining()
         )
         try:
-            data = resp.json()
             choice = data["choices"][0]
             message = choice["message"]
             usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError) as exc:
             raise UpstreamError(
                 f"upstream '{self.name}' sent a malformed completion ({exc!r})"
             ) from None
@@ -235,34 +237,39 @@ class OpenAIUpstream:
         )
 
     async def stream(self, req: ChatRequest, target: ModelTarget) -> AsyncIterator[ChatChunk]:
-        import httpx
+        import aiohttp
 
         body = self._payload(req, target, True)
         try:
-            async with self._client.stream(
-                "POST", self.url + "/chat/completions", json=body, timeout=req.remaining()
+            async with self._client.post(
+                self.url + "/chat/completions",
+                json=body,
+                timeout=aiohttp.ClientTimeout(total=req.remaining()),
             ) as resp:
-                if resp.status_code >= 400:
-                    raise upstream_error(
-                        self.name, resp.status_code, await resp.aread(), resp.headers
-                    )
-                async for chunk in _sse_chunks(self.name, resp):
+                if resp.status >= 400:
+                    raise upstream_error(self.name, resp.status, await resp.read(), resp.headers)
+                async for chunk in _sse_chunks(self.name, resp.content):
                     yield chunk
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise UpstreamTimeout(f"upstream '{self.name}' timed out while streaming") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise UpstreamError(
                 f"upstream '{self.name}' stream failed: {type(exc).__name__}: {exc}"
             ) from None
 
 
-async def _sse_chunks(name: str, resp: Any) -> AsyncIterator[ChatChunk]:
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _sse_chunks(name: str, lines: Any) -> AsyncIterator[ChatChunk]:
+    """ChatChunks from an SSE body read line by line (bytes)."""
     finished = False
-    async for line in resp.aiter_lines():
-        if not line.startswith("data:"):
+    async for raw in lines:
+        if not raw.startswith(b"data:"):
             continue
-        data = line[5:].strip()
-        if data == "[DONE]":
+        data = raw[5:].strip()
+        if data == b"[DONE]":
             return
         try:
             event = json.loads(data)
