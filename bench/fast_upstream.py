@@ -25,7 +25,21 @@ def _response(status: str, body: bytes, content_type: str = "application/json") 
 
 def _bodies() -> tuple[bytes, bytes, bytes]:
     created = int(time.time())
-    words = "Your card is on its way and should arrive within three business days".split()
+    words = [
+        "Your",
+        "card",
+        "is",
+        "on",
+        "its",
+        "way",
+        "and",
+        "should",
+        "arrive",
+        "within",
+        "three",
+        "business",
+        "days",
+    ]
     usage = {"prompt_tokens": 24, "completion_tokens": len(words), "total_tokens": 24 + len(words)}
     completion = {
         "id": "chatcmpl-bench", "object": "chat.completion", "created": created, "model": MODEL,
@@ -33,16 +47,25 @@ def _bodies() -> tuple[bytes, bytes, bytes]:
         "usage": usage,
     }  # fmt: skip
     events = []
-    for i, w in enumerate([""] + words):
-        delta = {"role": "assistant", "content": ""} if i == 0 else {"content": (" " if i > 1 else "") + w}
+    for i, w in enumerate(["", *words]):
+        delta = (
+            {"role": "assistant", "content": ""}
+            if i == 0
+            else {"content": (" " if i > 1 else "") + w}
+        )
         events.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": created,
                        "model": MODEL, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})  # fmt: skip
     events.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": created, "model": MODEL,
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})  # fmt: skip
     events.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": created, "model": MODEL,
                    "choices": [], "usage": usage})  # fmt: skip
-    sse = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
-    models = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "bench", "created": created}]}
+    sse = (
+        b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+    )
+    models = {
+        "object": "list",
+        "data": [{"id": MODEL, "object": "model", "owned_by": "bench", "created": created}],
+    }
     return (
         _response("200 OK", json.dumps(completion).encode()),
         _response("200 OK", sse, "text/event-stream"),

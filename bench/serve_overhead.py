@@ -9,7 +9,8 @@ what each gateway adds. Each target runs alone (one process, one worker) while a
 (raw asyncio HTTP/1.1 keep-alive, in this process) sends non-streamed chat completions:
 
   latency     one client, N sequential requests after a warm-up: p50 / p99 / mean
-  throughput  C concurrent clients for T seconds: requests/s and errors
+  throughput  C concurrent clients for T seconds: requests/s, errors, and the server's CPU time
+              per request (all its processes; the figure that load on a shared machine moves least)
 
 tunewise runs as a user runs it: `tunewise serve --config` with a SQLite store (the request log
 on). LiteLLM runs `litellm --config` from its own venv (`pip install 'litellm[proxy]'`; it must
@@ -35,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve_overhead.json"
+API_KEY = "sk-bench-" + "7f3a9c2e5b1d4f6a8c0e2b4d6f8a1c3e5b7d9f1a3c5e7b9d"
+"""Every target gets this bearer key: LiteLLM's master key, a tunewise client key."""
 BODY = json.dumps(
     {
         "model": "bench-model",
@@ -51,7 +54,10 @@ BODY = json.dumps(
 def cpu_model() -> dict[str, Any]:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
+        name = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
+            "?",
+        )
     except (OSError, subprocess.CalledProcessError):
         name = platform.processor() or "?"
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -77,7 +83,7 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
         self.request = (
             f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
-            f"authorization: Bearer sk-bench\r\ncontent-length: {len(BODY)}\r\n\r\n"
+            f"authorization: Bearer {API_KEY}\r\ncontent-length: {len(BODY)}\r\n\r\n"
         ).encode() + BODY
 
     async def post(self) -> tuple[int, float]:
@@ -194,12 +200,34 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def measure(name: str, port: int, path: str, args: argparse.Namespace) -> dict[str, Any]:
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process in a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: the process group
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, port: int, path: str, pgid: int, args: argparse.Namespace) -> dict[str, Any]:
     lat = asyncio.run(latency(port, path, args.requests, args.warmup))
+    cpu0 = group_cpu_s(pgid)
     thr = asyncio.run(throughput(port, path, args.clients, args.seconds))
+    thr["server_cpu_ms_per_request"] = round(
+        1000 * (group_cpu_s(pgid) - cpu0) / max(1, thr["requests"]), 3
+    )
     print(f"{name:>9}: p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, "
-          f"{thr['requests_per_s']:.0f} req/s ({thr['errors']} errors)", flush=True)  # fmt: skip
-    return {"latency": lat, "throughput": thr, "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+          f"{thr['requests_per_s']:.0f} req/s ({thr['errors']} errors), "
+          f"{thr['server_cpu_ms_per_request']:.2f} ms CPU/request", flush=True)  # fmt: skip
+    return {
+        "latency": lat,
+        "throughput": thr,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def tunewise_target(tmp: Path, upstream: int) -> tuple[list[str], dict[str, str], int]:
@@ -219,6 +247,7 @@ def litellm_target(tmp: Path, upstream: int, venv: Path) -> tuple[list[str], dic
         "model_list:\n  - model_name: bench-model\n    litellm_params:\n"
         f"      model: openai/bench-model\n      api_base: http://127.0.0.1:{upstream}/v1\n"
         "      api_key: sk-upstream\nlitellm_settings:\n  telemetry: false\n  drop_params: true\n"
+        f"general_settings:\n  master_key: {API_KEY}\n"
     )
     (tmp / "litellm.yaml").write_text(cfg)
     cmd = [str(venv / "bin" / "litellm"), "--config", str(tmp / "litellm.yaml"), "--port", str(port),
@@ -228,8 +257,12 @@ def litellm_target(tmp: Path, upstream: int, venv: Path) -> tuple[list[str], dic
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--litellm-venv", type=Path, default=None, help="venv with litellm[proxy] installed")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--litellm-venv", type=Path, default=None, help="venv with litellm[proxy] installed"
+    )
     p.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--clients", type=int, default=32, help="concurrent clients for throughput")
@@ -248,10 +281,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         up_port = free_port()
-        upstream = start([sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(up_port)], tmp / "upstream.log")
+        upstream = start(
+            [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(up_port)],
+            tmp / "upstream.log",
+        )
         try:
             wait_ready(up_port, "/v1/chat/completions", upstream)
-            result["direct"] = measure("direct", up_port, "/v1/chat/completions", args)
+            result["direct"] = measure(
+                "direct", up_port, "/v1/chat/completions", upstream.pid, args
+            )
             targets = [("tunewise", *tunewise_target(tmp, up_port))]
             if args.litellm_venv:
                 targets.append(("litellm", *litellm_target(tmp, up_port, args.litellm_venv)))
@@ -259,7 +297,7 @@ def main() -> None:
                 proc = start(cmd, tmp / f"{name}.log", env)
                 try:
                     wait_ready(port, "/v1/chat/completions", proc)
-                    result[name] = measure(name, port, "/v1/chat/completions", args)
+                    result[name] = measure(name, port, "/v1/chat/completions", proc.pid, args)
                 except RuntimeError as exc:
                     sys.exit(f"{name}: {exc}\n{(tmp / f'{name}.log').read_text()[-3000:]}")
                 finally:

@@ -35,7 +35,11 @@ def test_a_feature_answers_with_its_production_adapter(world, upstream) -> None:
 def test_a_registered_model_by_name_and_feature_at_alias(world) -> None:  # type: ignore[no-untyped-def]
     _, server = world
     client = sdk(server)
-    assert client.chat.completions.create(model="ad-good", messages=MSG).choices[0].message.content.startswith("ad-good")
+    assert (
+        client.chat.completions.create(model="ad-good", messages=MSG)
+        .choices[0]
+        .message.content.startswith("ad-good")
+    )
     raw = client.chat.completions.with_raw_response.create(model="support@production", messages=MSG)
     assert raw.headers["x-tunewise-model"] == "ad-good"
 

@@ -13,12 +13,19 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve_cmd(
         config: Path = typer.Option(
-            None, "--config", "-c", help="tunewise.yaml with a serve: section (default: ./tunewise.yaml if present)."
+            None,
+            "--config",
+            "-c",
+            help="tunewise.yaml with a serve: section (default: ./tunewise.yaml if present).",
         ),
-        host: str = typer.Option(None, "--host", help="Interface to bind (default serve.host, 127.0.0.1)."),
+        host: str = typer.Option(
+            None, "--host", help="Interface to bind (default serve.host, 127.0.0.1)."
+        ),
         port: int = typer.Option(None, "--port", help="TCP port (default serve.port, 8000)."),
         db: str = typer.Option(
-            None, "--db", help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/)."
+            None,
+            "--db",
+            help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/).",
         ),
     ) -> None:
         """Serve features, registered models and base models over OpenAI's chat API.

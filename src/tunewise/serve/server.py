@@ -67,10 +67,14 @@ def serve(
 
     from tunewise.serve.app import create_app
 
-    config = config.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    config = config.model_copy(
+        update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    )
     message = check_bind(config.host, count_keys())
     if message:
         notice(message)
     app = create_app(config, db_url=db_url)
-    notice(f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})")
+    notice(
+        f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})"
+    )
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
