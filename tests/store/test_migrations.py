@@ -39,6 +39,11 @@ TABLES = {
     "files",
     "fine_tuning_api_jobs",
     "fine_tuning_workers",
+    # gateway
+    "serve_flags",
+    "serve_flag_events",
+    "api_keys",
+    "request_log",
 }
 
 

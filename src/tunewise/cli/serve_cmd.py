@@ -1,53 +1,202 @@
-"""`tunewise serve`: the OpenAI-compatible gateway (see tunewise.serve)."""
+"""`tunewise serve`, `tunewise flags`, `tunewise keys`: the gateway and the state it reads.
+
+The database comes from --db, else TUNEWISE_DB_URL, else `registry.url` in the config (--config,
+default ./tunewise.yaml when present), else .tunewise/tunewise.db: the one store every
+`tunewise serve` replica shares.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from tunewise.cli._console import err_console
+from tunewise.cli._console import console, err_console
+
+CONFIG = typer.Option(
+    None, "--config", "-c", help="tunewise.yaml (default: ./tunewise.yaml if present)."
+)
+DB = typer.Option(
+    None,
+    "--db",
+    help="Database URL (sqlite:///path.db or postgresql+psycopg://...); default TUNEWISE_DB_URL, "
+    "else registry.url, else .tunewise/tunewise.db.",
+)
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+flags_app = typer.Typer(
+    name="flags",
+    no_args_is_help=True,
+    help="Feature flags of the gateway: the canary's share of users and the kill switch.",
+)
+keys_app = typer.Typer(
+    name="keys", no_args_is_help=True, help="API keys of the gateway (stored hashed)."
+)
+
+
+def _db_url(db: str | None, config: Path | None) -> str:
+    from tunewise.serve.server import load_serve_config
+    from tunewise.store import resolve_url
+
+    _, config_url, _ = load_serve_config(config)
+    return resolve_url(db, config_url)
+
+
+def _engine(db: str | None, config: Path | None) -> Any:
+    from tunewise.store import get_engine
+
+    return get_engine(_db_url(db, config))
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
 def register(app: typer.Typer) -> None:
+    app.add_typer(flags_app)
+    app.add_typer(keys_app)
+
     @app.command("serve")
     def serve_cmd(
-        config: Path = typer.Option(
-            None,
-            "--config",
-            "-c",
-            help="tunewise.yaml with a serve: section (default: ./tunewise.yaml if present).",
-        ),
-        host: str = typer.Option(
-            None, "--host", help="Interface to bind (default serve.host, 127.0.0.1)."
-        ),
+        config: Path = CONFIG,
+        host: str = typer.Option(None, "--host", help="Interface (default serve.host, 127.0.0.1)."),
         port: int = typer.Option(None, "--port", help="TCP port (default serve.port, 8000)."),
-        db: str = typer.Option(
-            None,
-            "--db",
-            help="Store URL (default TUNEWISE_DB_URL, then the config, then .tunewise/).",
-        ),
+        db: str = DB,
     ) -> None:
         """Serve features, registered models and base models over OpenAI's chat API.
 
-        `model` in a request is a feature (its production alias, or its canary for the users the
-        flag's share puts there), a registered model, `feature@alias`, or a base an upstream
-        serves. Without API keys the server binds loopback only. Call it with any OpenAI SDK:
+        `model` in a request is a feature (its production alias; its canary for the share of
+        users `tunewise flags set` gives it), a registered model, `feature@alias`, or a base an
+        upstream serves (`serve.upstreams` in tunewise.yaml). Without API keys the server binds
+        loopback only. Call it with any OpenAI SDK:
         `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY")`.
         """
+        from tunewise.config import load_config
+        from tunewise.serve.keys import count_live_keys
         from tunewise.serve.server import load_serve_config, serve
+        from tunewise.store import get_engine, resolve_url
 
         cfg, config_url, _ = load_serve_config(config)
+        url = resolve_url(db, config_url)
+        engine = get_engine(url)
+        path = config or (Path("tunewise.yaml") if Path("tunewise.yaml").is_file() else None)
+        pii = load_config(path).data.pii if path else None
         serve(
             cfg,
-            db_url=_db_url(db, config_url),
+            db_url=url,
             host=host,
             port=port,
+            count_keys=lambda: count_live_keys(engine),
+            pii=pii,
             notice=lambda m: err_console.print(m, soft_wrap=True, markup=False),
         )
 
 
-def _db_url(explicit: str | None, config_url: str | None) -> str:
-    from tunewise.registry.db import resolve_url
+@flags_app.command("set")
+def flags_set(
+    feature: str = typer.Argument(
+        ..., help="The feature (registry aliases FEATURE@production/@canary)."
+    ),
+    setting: str = typer.Argument(
+        ..., help="canary=PERCENT (e.g. canary=10) or canary=off (kill switch)."
+    ),
+    reason: str = typer.Option(None, "--reason", help="Why (recorded with the change)."),
+    by: str = typer.Option(None, "--by", help="Who (default: TUNEWISE_USER or USER)."),
+    config: Path = CONFIG,
+    db: str = DB,
+) -> None:
+    """Set a feature's canary share or flip its kill switch; every server follows within
+    serve.flags_ttl_s (1 s by default), without a restart."""
+    from tunewise.registry.catalog import current_user
+    from tunewise.serve.flags import parse_setting, set_flag
 
-    return resolve_url(explicit, config_url)
+    flag = set_flag(
+        _engine(db, config), feature, parse_setting(setting), by=current_user(by), reason=reason
+    )
+    if flag["killed"]:
+        console.print(f"{feature}: canary OFF (kill switch): every user is served by control")
+    else:
+        console.print(f"{feature}: canary serves {flag['canary_percent']:g}% of users")
+
+
+@flags_app.command("list")
+def flags_list(config: Path = CONFIG, db: str = DB, as_json: bool = JSON) -> None:
+    """Every feature's flag."""
+    from tunewise.serve.flags import list_flags
+
+    rows = list_flags(_engine(db, config))
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("no flags set (every feature's canary share is 0%)")
+    for r in rows:
+        state = "OFF (killed)" if r["killed"] else f"{r['canary_percent']:g}%"
+        console.print(f"{r['feature']}: canary {state}  (by {r['updated_by']}, {r['updated_at']})")
+
+
+@flags_app.command("history")
+def flags_history(feature: str, config: Path = CONFIG, db: str = DB) -> None:
+    """Every change of a feature's flag, oldest first."""
+    from tunewise.serve.flags import flag_history
+
+    _print_json(flag_history(_engine(db, config), feature))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="Who or what uses the key."),
+    admin: bool = typer.Option(False, "--admin", help="May also change flags and rollouts."),
+    by: str = typer.Option(None, "--by", help="Who creates it (default: TUNEWISE_USER or USER)."),
+    config: Path = CONFIG,
+    db: str = DB,
+) -> None:
+    """Create a key; it is printed once (only its hash is stored)."""
+    from tunewise.registry.catalog import current_user
+    from tunewise.serve.keys import create_key
+
+    key, info = create_key(_engine(db, config), name, admin=admin, by=current_user(by))
+    err_console.print(
+        f"created {'admin ' if admin else ''}key {info['id']} for '{name}'; it is shown only now:"
+    )
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(
+    revoked: bool = typer.Option(False, "--revoked", help="Include revoked keys."),
+    config: Path = CONFIG,
+    db: str = DB,
+    as_json: bool = JSON,
+) -> None:
+    """Keys by id, name and prefix (never the key)."""
+    from tunewise.serve.keys import list_keys
+
+    rows = list_keys(_engine(db, config), include_revoked=revoked)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        console.print("no API keys: `tunewise serve` runs without authentication, on loopback only")
+    for r in rows:
+        tags = " admin" if r["admin"] else ""
+        tags += f" REVOKED {r['revoked_at']}" if r["revoked_at"] else ""
+        console.print(
+            f"{r['id']}  {r['prefix']}  {r['name']}{tags}  (created {r['created_at']} by {r['created_by']})"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id (see `tunewise keys list`)."),
+    config: Path = CONFIG,
+    db: str = DB,
+) -> None:
+    """Revoke a key; servers refuse it within serve.flags_ttl_s."""
+    from tunewise.serve.keys import revoke_key
+
+    info = revoke_key(_engine(db, config), key_id)
+    console.print(f"revoked {info['id']} ({info['name']})")

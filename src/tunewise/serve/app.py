@@ -25,6 +25,7 @@ from tunewise.serve.config import ServeConfig
 from tunewise.serve.dispatch import Gateway
 from tunewise.serve.errors import ApiError
 from tunewise.serve.metrics import Metrics
+from tunewise.serve.requestlog import RequestLog
 from tunewise.serve.state import StoreView
 from tunewise.serve.upstreams.base import create_upstream
 
@@ -32,30 +33,41 @@ log = logging.getLogger("tunewise.serve")
 _UNION_TAG = re.compile(r"^(int|float|str|bool|constrained-\w+|[a-z-]+\[.*\])$")
 
 
-def create_app(config: ServeConfig, *, db_url: str | None = None) -> FastAPI:
+def create_app(config: ServeConfig, *, db_url: str | None = None, pii: Any = None) -> FastAPI:
     """The gateway app. `db_url` names the store (aliases, flags, keys, request log); without
-    one it serves only the base models its upstreams list, with no keys and no log."""
-    from tunewise.serve.routers import chat, files, fine_tuning, models, ops
+    one it serves only the base models its upstreams list, with no keys and no log. `pii` is the
+    data stage's PIIConfig used to scrub logged text (default: its defaults)."""
+    from tunewise.serve.routers import admin, chat, files, fine_tuning, models, ops
 
     metrics = Metrics()
     upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
-    store = StoreView(db_url) if db_url else None
+    ring = KeyRing()
+    store = StoreView(db_url, ring) if db_url else None
     gateway = Gateway(config, upstreams, store.catalog if store else None, metrics)
+    requestlog = RequestLog(lambda: store.engine, config, metrics, pii) if store else None
+    if requestlog is not None:
+        gateway.sink = requestlog.record
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        if requestlog is not None:
+            await requestlog.start()
         try:
             yield
         finally:
             await gateway.close()
+            if requestlog is not None:
+                await requestlog.close()
 
     app = FastAPI(title="tunewise", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
-    app.state.keys = KeyRing()
+    app.state.keys = ring
+    app.state.store = store
+    app.state.requestlog = requestlog
     app.state.config = config
     install_error_handlers(app)
-    for module in (chat, models, ops):
+    for module in (chat, models, admin, ops):
         app.include_router(module.router)
     if db_url and config.fine_tuning.enabled:
         from tunewise.serve.finetune.service import FineTuning

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tunewise.errors import ConfigError
 from tunewise.serve.config import ServeConfig
@@ -60,6 +61,7 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     count_keys: Callable[[], int] = lambda: 0,
+    pii: Any = None,
     notice: Callable[[str], None] = print,
 ) -> None:
     """Run the gateway until interrupted."""
@@ -73,7 +75,7 @@ def serve(
     message = check_bind(config.host, count_keys())
     if message:
         notice(message)
-    app = create_app(config, db_url=db_url)
+    app = create_app(config, db_url=db_url, pii=pii)
     notice(
         f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})"
     )

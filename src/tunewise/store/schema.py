@@ -16,6 +16,7 @@ TABLE_MODULES = (
     "tunewise.registry.tables",
     "tunewise.train.tables",
     "tunewise.serve.finetune.tables",
+    "tunewise.serve.tables",
 )
 
 
