@@ -90,3 +90,21 @@ def registry_world(root: Path, url: str, names: list[str]) -> Any:
     for name in names:
         reg.register_model(make_adapter(root, name))
     return reg
+
+
+def log_rows(url: str, n: int | None = None, timeout: float = 30.0) -> list[Any]:
+    """The request log's rows, oldest first; with `n`, wait (polling) until there are `n`."""
+    import time
+
+    from sqlalchemy import select
+
+    from tunewise.serve.tables import RequestLogRow
+    from tunewise.store import get_engine, transaction
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with transaction(get_engine(url)) as s:
+            rows = list(s.scalars(select(RequestLogRow).order_by(RequestLogRow.id)))
+        if n is None or len(rows) >= n or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)

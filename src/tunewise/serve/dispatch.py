@@ -192,6 +192,10 @@ class Gateway:
             try:
                 async with asyncio.timeout(req.remaining()):
                     first = await anext(agen)
+                    # Chunks without text (a role-only opener) are not tokens: a stream that
+                    # dies before its first token can still fall back.
+                    while not (first.content or first.finish_reason or first.usage):
+                        first = await anext(agen)
             except BaseException:
                 await _aclose(agen)
                 raise

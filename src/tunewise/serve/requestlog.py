@@ -60,6 +60,8 @@ class RequestLog:
         self._buf.append((ex, sampled))
 
     async def start(self) -> None:
+        # Load the scrubber now (Presidio takes many seconds), not in the first flush.
+        await asyncio.to_thread(self._scrubbed, [{"role": "user", "content": "warm up"}], "ok")
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -137,7 +139,7 @@ class RequestLog:
         from tunewise.data.config import PIIConfig
         from tunewise.data.pii import Placeholders, redact_text
 
-        cfg = self.pii or PIIConfig()
+        cfg = (self.pii or PIIConfig()).model_copy(update={"engine": self.config.log_pii_engine})
         mapping = Placeholders()
         clean = []
         for m in messages:
