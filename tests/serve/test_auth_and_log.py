@@ -47,12 +47,24 @@ def test_keys_gate_requests_once_one_exists(upstream, url) -> None:  # type: ign
         assert listed[0]["name"] == "billing-service" and key not in json.dumps(listed)
         # A client key may not change flags; an admin key may.
         put = {"canary_percent": 5}
-        r = httpx.put(gw.url + "/v1/tunewise/flags/support", json=put, headers={"Authorization": f"Bearer {key}"})
+        r = httpx.put(
+            gw.url + "/v1/tunewise/flags/support",
+            json=put,
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert r.status_code == 403 and r.json()["error"]["code"] == "admin_key_required"
         admin = run_cli("keys", "create", "oncall", "--admin", "--db", url).strip()
-        r = httpx.put(gw.url + "/v1/tunewise/flags/support", json=put, headers={"Authorization": f"Bearer {admin}"})
+        r = httpx.put(
+            gw.url + "/v1/tunewise/flags/support",
+            json=put,
+            headers={"Authorization": f"Bearer {admin}"},
+        )
         assert r.status_code == 200 and r.json()["canary_percent"] == 5
-        r = httpx.put(gw.url + "/v1/tunewise/flags/support", json={"canary_percent": 500}, headers={"Authorization": f"Bearer {admin}"})
+        r = httpx.put(
+            gw.url + "/v1/tunewise/flags/support",
+            json={"canary_percent": 500},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
         assert r.status_code == 400 and r.json()["error"]["param"] == "canary_percent"
         # Revoked: refused within the refresh interval.
         run_cli("keys", "revoke", listed[0]["id"], "--db", url)
@@ -68,7 +80,9 @@ def test_no_keys_means_loopback_only() -> None:
     assert check_bind("0.0.0.0", 2) is None
     with pytest.raises(ConfigError, match="tunewise keys create"):
         check_bind("0.0.0.0", 0)
-    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--db", "sqlite:////tmp/tw-nokeys-test.db"])
+    result = CliRunner().invoke(
+        cli, ["serve", "--host", "0.0.0.0", "--db", "sqlite:////tmp/tw-nokeys-test.db"]
+    )
     assert result.exit_code == 2 and "refusing to listen on 0.0.0.0" in result.output
 
 
@@ -77,7 +91,9 @@ def test_every_request_is_logged_and_sampled_text_is_scrubbed(upstream, url) -> 
     try:
         secret = "Write to jane.doe@example.com or call +1 415 555 0134"
         client = sdk(gw)
-        client.chat.completions.create(model="base-a", messages=[{"role": "user", "content": secret}], user="alice")
+        client.chat.completions.create(
+            model="base-a", messages=[{"role": "user", "content": secret}], user="alice"
+        )
         list(client.chat.completions.create(model="base-a", messages=MSG, stream=True, user="bob"))
         httpx.post(gw.url + "/v1/chat/completions", content=b"{not json")
         with pytest.raises(openai.NotFoundError):
@@ -89,10 +105,18 @@ def test_every_request_is_logged_and_sampled_text_is_scrubbed(upstream, url) -> 
     first, streamed = rows[0], rows[1]
     assert "jane.doe@example.com" not in (first.prompt or "") + (first.answer or "")
     assert "555 0134" not in (first.prompt or "")
-    assert "<EMAIL_ADDRESS_1>" in first.prompt and "<EMAIL_ADDRESS_1>" in first.answer  # one table per row
-    assert first.user_hash and "alice" not in first.user_hash and first.user_hash != streamed.user_hash
+    assert (
+        "<EMAIL_ADDRESS_1>" in first.prompt and "<EMAIL_ADDRESS_1>" in first.answer
+    )  # one table per row
+    assert (
+        first.user_hash and "alice" not in first.user_hash and first.user_hash != streamed.user_hash
+    )
     assert first.tokens_out > 0 and first.latency_ms > 0 and first.scores["json_valid"] == 0
-    assert streamed.stream and streamed.ttft_ms is not None and streamed.answer.startswith("base-a says")
+    assert (
+        streamed.stream
+        and streamed.ttft_ms is not None
+        and streamed.answer.startswith("base-a says")
+    )
     assert rows[2].error_code == "invalid_json" and rows[3].error_code == "model_not_found"
 
 
