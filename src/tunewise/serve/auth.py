@@ -9,12 +9,18 @@ was just created works at once, and a revoked one stops within `serve.flags_ttl_
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from tunewise.serve.errors import AuthenticationFailed, PermissionDenied
+
+
+def hash_key(key: str) -> str:
+    """What the store keeps of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,6 @@ class KeyRing:
                 "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' "
                 "(create one with `tunewise keys create NAME`)."
             )
-        from tunewise.serve.keys import hash_key
-
         digest = hash_key(token)
         info = self.keys.get(digest)
         if info is None and self.lookup is not None and digest not in self.misses:

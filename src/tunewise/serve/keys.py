@@ -6,21 +6,16 @@ sha256 and a short prefix for listings. Admin keys may also change flags and rol
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from tunewise.errors import ConfigError
-from tunewise.serve.auth import KeyInfo
+from tunewise.serve.auth import KeyInfo, hash_key
 from tunewise.serve.tables import ApiKey
 from tunewise.store import transaction
 from tunewise.store.base import as_utc, utcnow
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def create_key(
