@@ -75,14 +75,12 @@ def test_keys_gate_requests_once_one_exists(upstream, url) -> None:  # type: ign
         gw.stop()
 
 
-def test_no_keys_means_loopback_only() -> None:
+def test_no_keys_means_loopback_only(url) -> None:  # type: ignore[no-untyped-def]
     assert "WITHOUT authentication" in (check_bind("127.0.0.1", 0) or "")
     assert check_bind("0.0.0.0", 2) is None
     with pytest.raises(ConfigError, match="tunewise keys create"):
         check_bind("0.0.0.0", 0)
-    result = CliRunner().invoke(
-        cli, ["serve", "--host", "0.0.0.0", "--db", "sqlite:////tmp/tw-nokeys-test.db"]
-    )
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--db", url])
     assert result.exit_code == 2 and "refusing to listen on 0.0.0.0" in result.output
 
 
@@ -158,3 +156,26 @@ def test_a_full_log_queue_drops_rows_without_failing_requests() -> None:
     for _ in range(5):
         log.record(Exchange())
     assert len(log._buf) == 3 and metrics.sample("tunewise_request_log_dropped_total") == 2
+
+
+def test_the_monitor_reads_the_gateways_log(url) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from tunewise.serve.config import ServeConfig
+    from tunewise.serve.exchange import Exchange
+    from tunewise.serve.logreader import StoreRequests
+    from tunewise.serve.metrics import Metrics
+    from tunewise.serve.requestlog import RequestLog
+    from tunewise.store import get_engine
+
+    log = RequestLog(lambda: get_engine(url), ServeConfig(), Metrics())
+    now = datetime.now(UTC)
+    rows = [
+        Exchange(at=now - timedelta(days=d), feature=f, arm="canary", model="m2", user="u",
+                 status=200, answer='{"intent": "card"}', messages=[{"role": "user", "content": "q"}])
+        for d, f in ((1, "support"), (2, "support"), (9, "support"), (1, "other"))
+    ]  # fmt: skip
+    log._write([(ex, True) for ex in rows])
+    got = list(StoreRequests(get_engine(url)).iter_requests("support", now - timedelta(days=7)))
+    assert len(got) == 2 and all(r.arm == "canary" and r.ok for r in got)
+    assert got[0].prompt == "q" and got[0].scores["json_valid"] == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,7 +27,15 @@ def monitor_cmd(
     ),
     until: str = typer.Option(None, "--until", help="End of the window, ISO time (default: now)."),
     requests: Path = typer.Option(
-        None, "--requests", help="Request-log rows as JSONL (see tunewise.monitor.requests)."
+        None,
+        "--requests",
+        help="Request-log rows as JSONL (see tunewise.monitor.requests); default: the request "
+        "log `tunewise serve` writes to the database.",
+    ),
+    db: str = typer.Option(
+        None,
+        "--db",
+        help="Database URL (default TUNEWISE_DB_URL, else registry.url, else .tunewise/).",
     ),
     out: Path = typer.Option(
         None,
@@ -63,18 +72,22 @@ def monitor_cmd(
     if config is None and Path("tunewise.yaml").is_file():
         config = Path("tunewise.yaml")
     cfg = load_config(config, o.overrides(ctx))
+    source: Any
     if requests is None:
-        raise ConfigError(
-            "no request log to read: pass --requests FILE.jsonl (rows in the gateway's "
-            "request-log shape; `tunewise serve` logs will be read directly once wired)"
-        )
+        from tunewise.serve.logreader import StoreRequests
+        from tunewise.store import display_url, get_engine, resolve_url
+
+        url = resolve_url(db, cfg.registry.url)
+        source, where = StoreRequests(get_engine(url)), f"the request log in {display_url(url)}"
+    else:
+        source, where = JsonlRequests(requests), str(requests)
     try:
         end = parse_time(until) if until else None
     except ValueError as exc:
         raise ConfigError(f"--until '{until}': {exc}") from None
-    err_console.print(f"monitoring {feature}: reading {requests} ...")
+    err_console.print(f"monitoring {feature}: reading {where} ...")
     result = run_monitor(
-        feature, cfg, JsonlRequests(requests), since=since, until=end, out_dir=out,
+        feature, cfg, source, since=since, until=end, out_dir=out,
         model=model, train=train, record=record,
     )  # fmt: skip
     for line in summary_lines(result.report):
