@@ -12,9 +12,9 @@ what each gateway adds. Each target runs alone (one process, one worker) while a
   throughput  C concurrent clients for T seconds: requests/s, errors, and the server's CPU time
               per request (all its processes; the figure that load on a shared machine moves least)
 
-tunewise runs as a user runs it: `tunewise serve --config` with a SQLite store (the request log
-on). LiteLLM runs `litellm --config` from its own venv (`pip install 'litellm[proxy]'`; it must
-not share the project's venv) with no database. Results: bench/results/serve_overhead.json.
+tunewise runs as a user runs it: `tunewise serve --config` with a SQLite store, an API key
+required and the request log on (10% of text sampled and scrubbed). LiteLLM runs `litellm --config` from its own venv (`pip install 'litellm[proxy]'`; it must
+not share the project's venv) with no database and its master key required. Results: bench/results/serve_overhead.json.
 """
 
 from __future__ import annotations
@@ -236,9 +236,25 @@ def tunewise_target(tmp: Path, upstream: int) -> tuple[list[str], dict[str, str]
         "kind": "openai", "base_url": f"http://127.0.0.1:{upstream}/v1", "models": ["bench-model"],
         "max_tokens": 256}}}}  # fmt: skip
     (tmp / "tunewise.yaml").write_text(json.dumps(cfg))
-    cmd = [sys.executable, "-m", "tunewise", "serve", "--config", str(tmp / "tunewise.yaml"),
-           "--db", f"sqlite:///{tmp / 'tunewise.db'}"]  # fmt: skip
+    url = f"sqlite:///{tmp / 'tunewise.db'}"
+    sys.path.insert(0, str(ROOT / "src"))
+    from tunewise.serve.keys import create_key
+    from tunewise.store import get_engine
+
+    create_key(get_engine(url), "bench", by="bench", key=API_KEY)  # authentication on, as deployed
+    cmd = [sys.executable, "-m", "tunewise", "serve", "--config", str(tmp / "tunewise.yaml"), "--db", url]
     return cmd, {"PYTHONPATH": str(ROOT / "src")}, port
+
+
+def log_rows(url: str) -> int:
+    """Rows tunewise's request log holds after the run (every request should have one)."""
+    from sqlalchemy import func, select
+
+    from tunewise.serve.tables import RequestLogRow
+    from tunewise.store import get_engine, transaction
+
+    with transaction(get_engine(url)) as s:
+        return int(s.scalar(select(func.count()).select_from(RequestLogRow)) or 0)
 
 
 def litellm_target(tmp: Path, upstream: int, venv: Path) -> tuple[list[str], dict[str, str], int]:
@@ -302,6 +318,8 @@ def main() -> None:
                     sys.exit(f"{name}: {exc}\n{(tmp / f'{name}.log').read_text()[-3000:]}")
                 finally:
                     stop(proc)
+            if "tunewise" in result:
+                result["tunewise"]["request_log_rows"] = log_rows(f"sqlite:///{tmp / 'tunewise.db'}")
         finally:
             stop(upstream)
     direct = result["direct"]["latency"]

@@ -19,12 +19,15 @@ from tunewise.store.base import as_utc, utcnow
 
 
 def create_key(
-    engine: Engine, name: str, *, admin: bool = False, by: str
+    engine: Engine, name: str, *, admin: bool = False, by: str, key: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """(the key itself, its record); the key is not stored and cannot be shown again."""
+    """(the key itself, its record); the key is not stored and cannot be shown again. `key`
+    imports an existing secret (at least 32 characters) instead of generating one."""
     if not name.strip() or len(name) > 128:
         raise ConfigError("a key needs a name of 1 to 128 characters (who or what uses it)")
-    key = "tw-" + secrets.token_urlsafe(32)
+    if key is not None and len(key) < 32:
+        raise ConfigError("an imported key must have at least 32 characters")
+    key = key or "tw-" + secrets.token_urlsafe(32)
     row = ApiKey(
         id="key_" + secrets.token_hex(8),
         name=name.strip(),

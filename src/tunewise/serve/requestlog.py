@@ -12,6 +12,7 @@ deleted once an hour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ class RequestLog:
         self.server = f"{socket.gethostname()}:{os.getpid()}"[:128]
         self._buf: list[tuple[Exchange, bool]] = []
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._last_purge = 0.0
         self._rng = random.Random()
 
@@ -62,16 +64,20 @@ class RequestLog:
     async def start(self) -> None:
         # Load the scrubber now (Presidio takes many seconds), not in the first flush.
         await asyncio.to_thread(self._scrubbed, [{"role": "user", "content": "warm up"}], "ok")
+        self._closing = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        """Write what is buffered; a write in progress is finished, not abandoned."""
+        self._closing.set()
         if self._task is not None:
-            self._task.cancel()
+            await self._task
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.log_flush_s)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.config.log_flush_s)
             await self.flush()
 
     async def flush(self) -> None:
