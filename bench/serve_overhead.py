@@ -242,7 +242,16 @@ def tunewise_target(tmp: Path, upstream: int) -> tuple[list[str], dict[str, str]
     from tunewise.store import get_engine
 
     create_key(get_engine(url), "bench", by="bench", key=API_KEY)  # authentication on, as deployed
-    cmd = [sys.executable, "-m", "tunewise", "serve", "--config", str(tmp / "tunewise.yaml"), "--db", url]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunewise",
+        "serve",
+        "--config",
+        str(tmp / "tunewise.yaml"),
+        "--db",
+        url,
+    ]
     return cmd, {"PYTHONPATH": str(ROOT / "src")}, port
 
 
@@ -319,7 +328,9 @@ def main() -> None:
                 finally:
                     stop(proc)
             if "tunewise" in result:
-                result["tunewise"]["request_log_rows"] = log_rows(f"sqlite:///{tmp / 'tunewise.db'}")
+                result["tunewise"]["request_log_rows"] = log_rows(
+                    f"sqlite:///{tmp / 'tunewise.db'}"
+                )
         finally:
             stop(upstream)
     direct = result["direct"]["latency"]
