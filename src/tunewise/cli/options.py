@@ -184,3 +184,7 @@ LatencyBudgetMs = Annotated[int | None, config_option("decide.latency_budget_ms"
 RequestsPerDay = Annotated[int | None, config_option("decide.requests_per_day", "--requests-per-day", help="Expected requests per day.")]  # fmt: skip
 LabelCount = Annotated[int | None, config_option("decide.label_count", "--label-count", help="Distinct labels when every answer is one label (0: free text).")]  # fmt: skip
 PromptTokensToday = Annotated[int | None, config_option("decide.prompt_tokens_today", "--prompt-tokens-today", help="Prompt tokens sent per request today.")]  # fmt: skip
+
+# serve: (tunewise serve)
+ServeHost = Annotated[str | None, config_option("serve.host", "--host", help="Interface to bind (anything but loopback needs an API key).")]  # fmt: skip
+ServePort = Annotated[int | None, config_option("serve.port", "--port", help="TCP port.")]  # fmt: skip

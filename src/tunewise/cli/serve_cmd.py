@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console, err_console
 
 CONFIG = typer.Option(
@@ -38,11 +39,9 @@ keys_app = typer.Typer(
 
 
 def _db_url(db: str | None, config: Path | None) -> str:
-    from tunewise.serve.server import load_serve_config
-    from tunewise.store import resolve_url
+    from tunewise.serve.server import load_project, store_url
 
-    _, config_url, _ = load_serve_config(config)
-    return resolve_url(db, config_url)
+    return store_url(load_project(config), db)
 
 
 def _engine(db: str | None, config: Path | None) -> Any:
@@ -61,9 +60,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve_cmd(
-        config: Path = CONFIG,
-        host: str = typer.Option(None, "--host", help="Interface (default serve.host, 127.0.0.1)."),
-        port: int = typer.Option(None, "--port", help="TCP port (default serve.port, 8000)."),
+        ctx: typer.Context,
+        config: o.ConfigFile = None,
+        sets: o.Sets = None,
+        host: o.ServeHost = None,
+        port: o.ServePort = None,
         db: str = DB,
     ) -> None:
         """Serve features, registered models and base models over OpenAI's chat API.
@@ -74,23 +75,18 @@ def register(app: typer.Typer) -> None:
         loopback only. Call it with any OpenAI SDK:
         `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY")`.
         """
-        from tunewise.config import load_config
         from tunewise.serve.keys import count_live_keys
-        from tunewise.serve.server import load_serve_config, serve
-        from tunewise.store import get_engine, resolve_url
+        from tunewise.serve.server import load_project, serve, store_url
+        from tunewise.store import get_engine
 
-        cfg, config_url, _ = load_serve_config(config)
-        url = resolve_url(db, config_url)
+        cfg = load_project(config, o.overrides(ctx))
+        url = store_url(cfg, db)
         engine = get_engine(url)
-        path = config or (Path("tunewise.yaml") if Path("tunewise.yaml").is_file() else None)
-        pii = load_config(path).data.pii if path else None
         serve(
-            cfg,
+            cfg.serve,
             db_url=url,
-            host=host,
-            port=port,
             count_keys=lambda: count_live_keys(engine),
-            pii=pii,
+            pii=cfg.data.pii,
             notice=lambda m: err_console.print(m, soft_wrap=True, markup=False),
         )
 

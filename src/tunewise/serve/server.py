@@ -38,20 +38,25 @@ def check_bind(host: str, keys: int) -> str | None:
     )
 
 
-def load_serve_config(path: Path | None) -> tuple[ServeConfig, str | None, Path]:
-    """(serve section, store URL from the config, folder relative paths resolve against)."""
-    if path is None:
-        default = Path("tunewise.yaml")
-        path = default if default.is_file() else None
-    if path is None:
-        return ServeConfig(), None, Path.cwd()
+def load_project(path: Path | None, overrides: dict[str, Any] | None = None) -> Any:
+    """The project config `tunewise serve` uses: `path`, else ./tunewise.yaml when present, else
+    the defaults; with the command line's overrides."""
     from tunewise.config import load_config
 
-    cfg = load_config(path)
+    if path is None and Path("tunewise.yaml").is_file():
+        path = Path("tunewise.yaml")
+    return load_config(path, overrides)
+
+
+def store_url(cfg: Any, explicit: str | None = None) -> str:
+    """The database: --db, else TUNEWISE_DB_URL, else `registry.url` (a bare path is relative to
+    the config file), else .tunewise/tunewise.db."""
+    from tunewise.store import resolve_url
+
     url = cfg.registry.url
     if url and "://" not in url:
         url = str(cfg.resolve(url))
-    return cfg.serve, url, path.resolve().parent
+    return resolve_url(explicit, url)
 
 
 def serve(
