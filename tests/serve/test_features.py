@@ -79,3 +79,28 @@ def test_promotion_is_seen_without_restart(world) -> None:  # type: ignore[no-un
             break
         time.sleep(0.2)
     assert raw.headers["x-tunewise-model"] == "ad-new"
+
+
+def test_a_hosted_ft_model_goes_to_the_upstream_that_serves_ft_names(tmp_path: Path) -> None:
+    """A registered provider model (`ft:...`) is sent to the `openai` upstream whose `serves`
+    pattern matches it, under its provider id."""
+    from serve_helpers import start_gateway
+
+    from tunewise.registry import Registry
+    from tunewise.serve.testing import ServerThread, scripted_app
+
+    ft = "ft:gpt-4o-mini-2024-07-18:acme:support:abc123"
+    url = f"sqlite:///{tmp_path / 'tunewise.db'}"
+    with Registry(url) as reg:
+        reg.register_model(
+            provider_model_id=ft, name="support-hosted", base="gpt-4o-mini-2024-07-18"
+        )
+        reg.promote("support-hosted", feature="hosted", force=True, reason="test")
+    with ServerThread(scripted_app([ft])) as hosted:
+        gw = start_gateway(hosted.url, db_url=url, models=[], serves=["ft:*"])
+        try:
+            raw = sdk(gw).chat.completions.with_raw_response.create(model="hosted", messages=MSG)
+        finally:
+            gw.stop()
+    assert raw.parse().choices[0].message.content == f"{ft} says: where is my card"
+    assert raw.headers["x-tunewise-model"] == "support-hosted"
