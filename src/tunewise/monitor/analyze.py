@@ -18,6 +18,7 @@ from typing import Any
 
 from tunewise import __version__
 from tunewise.artifacts import sha256_file
+from tunewise.errors import require
 from tunewise.monitor import clusters, drift, outputs, quality
 from tunewise.monitor.config import MonitorConfig
 from tunewise.monitor.context import ModelContext, staleness
@@ -108,6 +109,8 @@ def analyze(
 ) -> dict[str, Any]:
     """The whole report (without triggers): traffic, input and output drift, quality, and
     staleness as of `now` (default: the current time, whatever the window)."""
+    for module in ("sklearn", "scipy"):
+        require(module, "monitor", "tunewise monitor")
     timings: dict[str, float] = {}
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
