@@ -53,7 +53,10 @@ class Hook(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        Hook.received.append({"body": json.loads(body), "type": self.headers["Content-Type"]})
+        data = json.loads(body)
+        report = data.get("report") if isinstance(data, dict) else None
+        Hook.received.append({"body": data, "type": self.headers["Content-Type"],
+                              "report_on_disk": bool(report) and Path(report).is_file()})  # fmt: skip
         self.send_response(Hook.status)
         self.end_headers()
 

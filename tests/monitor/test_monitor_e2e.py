@@ -81,6 +81,7 @@ def test_week1_is_quiet_week2_is_flagged(
         and body["model"] == MODEL
         and body["report"].endswith("monitor.json")
     )
+    assert Hook.received[0]["report_on_disk"]  # the hook can read the report it is told about
     assert w2["triggers"]["webhook"]["status"] == 204
 
     # No raw email address from the tickets surfaces anywhere; examples are scrubbed.

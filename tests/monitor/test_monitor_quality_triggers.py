@@ -121,7 +121,9 @@ def test_triggers_switched_off() -> None:
 
 def test_webhook_posts_json(hook_url: str) -> None:
     assert call_webhook(hook_url, {"fired": [1]}, 5) == {"url": hook_url, "status": 204}
-    assert Hook.received == [{"body": {"fired": [1]}, "type": "application/json"}]
+    assert Hook.received == [
+        {"body": {"fired": [1]}, "type": "application/json", "report_on_disk": False}
+    ]
     Hook.status = 500
     try:
         out = call_webhook(hook_url, {"x": 1}, 5)

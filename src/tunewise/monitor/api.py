@@ -128,12 +128,14 @@ def run_monitor(
     result = MonitorResult(report, paths, fired)
     if fired and record and train is None:
         result.event = _record_event(cfg, report, fired, paths["json"])
-    if fired and cfg.monitor.triggers.webhook:
+    report["triggers"].update(event=result.event, webhook=None)
+    atomic_write_json(paths["json"], report)
+    atomic_write_text(paths["html"], render_html(report))
+    if fired and cfg.monitor.triggers.webhook:  # after the files: the hook may fetch the report
         payload = webhook_payload(report, fired, str(paths["json"]))
         result.webhook = call_webhook(
             cfg.monitor.triggers.webhook, payload, cfg.monitor.triggers.webhook_timeout_s
         )
-    report["triggers"].update(event=result.event, webhook=result.webhook)
-    atomic_write_json(paths["json"], report)
-    atomic_write_text(paths["html"], render_html(report))
+        report["triggers"]["webhook"] = result.webhook
+        atomic_write_json(paths["json"], report)
     return result
