@@ -77,3 +77,28 @@ def test_monitor_config_problems_are_listed_with_paths() -> None:
     for path in ("monitor.window", "monitor.drift_auc", "monitor.triggers.webhook",
                  "monitor.triggers.bogus"):  # fmt: skip
         assert path in text, text
+
+
+def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
+                                              {"role": "assistant", "content": "a"}]}) + "\n")  # fmt: skip
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        '{"time": "2026-05-01T00:00:00Z", "feature": "f"}\n{"time": 1, "feature": "f", "status": "meh"}\n'
+    )
+    base = ["monitor", "f", "--train", str(train), "--since", "2026-04-01T00:00:00Z"]
+    runner = CliRunner()
+    missing = runner.invoke(app, base)
+    assert missing.exit_code == 2 and "--requests" in missing.output
+    bad = runner.invoke(app, [*base, "--requests", str(log)])
+    assert bad.exit_code == 3 and "log.jsonl line 2: field 'status'" in bad.output
+    log.write_text('{"time": "2026-05-01T00:00:00Z", "feature": "f"}\n')
+    empty = runner.invoke(app, [*base, "--requests", str(log), "--until", "2026-04-02T00:00:00Z"])
+    assert empty.exit_code == 3 and "no logged requests for feature 'f'" in empty.output
+    window = runner.invoke(app, [*base[:-2], "--since", "last week", "--requests", str(log)])
+    assert window.exit_code == 2 and "since 'last week'" in window.output
