@@ -10,10 +10,11 @@ training data is the example's dataset version (`tunewise data prepare`, regex P
 Measured, in one process:
   monitor_cold   run_monitor over the whole log, training embeddings not cached yet
   monitor_warm   the same again (training embeddings from the cache): the cron case
-  all_prompts    the baseline: the same run with embed_sample = every sampled prompt, so the
-                 sampled verdict (AUC) can be compared with the unsampled one, and its cost seen
+  all_prompts    the baseline: the same run embedding every sampled prompt, so the sampled
+                 verdict (AUC) can be compared with the unsampled one, and its cost seen
 
-The machine is shared with other work: the load average before and after is recorded.
+The machine is shared with other work: the load average before and after is recorded, and each
+run's CPU seconds (user + system) next to its wall time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -77,19 +79,25 @@ def _prepare(folder: Path) -> tuple[Any, Path]:
     return load_config(cfg_path), folder / "data" / "train.jsonl"
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process: on a shared machine, what the run itself cost."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(
     cfg: Any, log: Path, train: Path, start: datetime, end: datetime, out: Path
 ) -> dict[str, Any]:
     from tunewise.monitor.api import run_monitor
     from tunewise.monitor.requests import JsonlRequests
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     result = run_monitor("support-intent", cfg, JsonlRequests(log), since=start, until=end,
                          out_dir=out, train=train, record=False)  # fmt: skip
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     r = result.report
     d = r["input_drift"]
-    return {"wall_s": round(wall, 2), "requests": r["traffic"]["requests"],
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "requests": r["traffic"]["requests"],
             "prompts": d["sample"]["prompts"], "embedded": d["sample"]["embedded"],
             "embed_texts_per_s": d["throughput"]["texts_per_s"], "embed_s": d["throughput"]["seconds"],
             "training_cache": d["training_cache"]["cache"], "steps_s": r["timings_s"],
@@ -124,6 +132,9 @@ def main() -> None:
         "log_rows": len(rows), "log_mb": round(log.stat().st_size / 1e6, 1),
         "embed_sample": cfg.monitor.embed_sample, "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
+    results["sample_rule"] = (
+        "smallest n with null SE <= 1.1x all-prompts SE, >= 1000, <= embed_sample"
+    )
     results["monitor_cold"] = _run(cfg, log, train, start, end, work / "cold")
     results["monitor_warm"] = _run(cfg, log, train, start, end, work / "warm")
     if not args.no_baseline:

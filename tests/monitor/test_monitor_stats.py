@@ -145,3 +145,31 @@ def test_answer_lengths_ks() -> None:
     assert same["p_value"] > 0.5
     longer = outputs.length_drift(["x" * 20] * 100, ["x" * 60] * 100)
     assert longer["ks"] == 1.0 and longer["p_value"] < 1e-10 and longer["production_mean"] == 60
+
+
+def test_sample_size_keeps_the_null_se_within_ten_percent() -> None:
+    from tunewise.monitor.analyze import power_sample_size
+
+    for m, total in ((276, 10_080), (300, 50_000), (800, 100_000)):
+        n = power_sample_size(m, total, cap=10**9)
+        assert drift.null_se(m, n) <= 1.1 * drift.null_se(m, total) + 1e-12
+        assert drift.null_se(m, n - 50) > 1.1 * drift.null_se(m, total)  # and not much larger
+    assert power_sample_size(276, 10_080, cap=2000) == 1139
+    assert power_sample_size(276, 700, cap=2000) == 700  # small logs: every prompt
+    assert power_sample_size(4000, 100_000, cap=2000) == 2000  # the cap
+    assert power_sample_size(276, 0, cap=2000) == 0
+
+
+def test_rank_auc_matches_sklearn_and_the_null() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.3
+    scores = np.round(rng.random(500) + 0.3 * y, 2)  # with ties
+    assert drift.auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    draws = [
+        roc_auc_score(np.r_[np.zeros(300), np.ones(200)], rng.random(500)) for _ in range(2000)
+    ]
+    assert drift.random_auc_q95(300, 200, seed=1) == pytest.approx(
+        np.percentile(draws, 95), abs=0.006
+    )

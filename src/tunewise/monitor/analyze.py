@@ -1,15 +1,17 @@
 """`analyze`: one monitor report from plain inputs (logged requests and the training examples).
 
-Embedding every logged prompt is the one costly step (MiniLM runs at tens to hundreds of texts/s
-on 2 CPU cores), so the drift checks embed a seeded uniform sample of at most `embed_sample`
-production prompts. The domain classifier's AUC has a null standard error of
-sqrt((m+n+1)/(12mn)) for m training and n production rows: once n is a few times m it is within a
-few percent of its value with every prompt, so the sample costs little power; the report gives both.
-Counts, quality, label mix and lengths use every row.
+Embedding every logged prompt is the one costly step (MiniLM runs at tens to a hundred texts/s on
+2 CPU cores), so the drift checks embed a seeded uniform sample of the prompts, sized by the test's
+power: the domain classifier's AUC has a null standard error of sqrt((m+n+1)/(12mn)) for m training
+and n production rows, and the sample is the smallest n that keeps it within 10% of its value with
+all N prompts (at least 1,000, at most `embed_sample`). With m = 276 and N = 10,000 that is
+about 1,140 prompts.
+The report gives both standard errors. Counts, quality, label mix and lengths use every row.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,6 +38,24 @@ def _sample(n: int, k: int, seed: int) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, size=k, replace=False).tolist())
 
 
+SE_TOLERANCE = 1.10  # the sample's null SE may be this much of the all-prompts SE
+MIN_SAMPLE = 1000  # below this many prompts, embed them all: cheap, and days keep their rows
+
+
+def power_sample_size(m: int, total: int, cap: int) -> int:
+    """Smallest n with null_se(m, n) <= SE_TOLERANCE * null_se(m, total), at least MIN_SAMPLE,
+    at most `cap` and `total`.
+
+    SE^2 is proportional to (m+n+1)/(mn) = (1 + 1/m)/n + 1/m, so n = 1 / (t/N + (t-1)/(m+1)),
+    t = 1.1^2.
+    """
+    if total <= 0 or m <= 0:
+        return min(total, cap)
+    t = SE_TOLERANCE**2
+    n = max(MIN_SAMPLE, math.ceil(1 / (t / total + (t - 1) / (m + 1))))
+    return int(min(total, cap, n))
+
+
 def traffic(requests: Sequence[Request]) -> dict[str, Any]:
     """Counts: requests per arm and day, sampled texts, reviews, errors."""
     return {
@@ -58,8 +78,9 @@ def input_drift(
 ) -> dict[str, Any]:
     """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings."""
     prompted = [r for r in requests if r.prompt]
-    picked = [prompted[i] for i in _sample(len(prompted), cfg.embed_sample, cfg.seed)]
     train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
+    size = power_sample_size(len(train_texts), len(prompted), cfg.embed_sample)
+    picked = [prompted[i] for i in _sample(len(prompted), size, cfg.seed)]
     if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
         return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "
                 f"(have {len(picked)} and {len(train_texts)})"}  # fmt: skip

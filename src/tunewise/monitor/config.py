@@ -45,7 +45,7 @@ class MonitorConfig(_Section):
     alias: str = "production"
     """Registry alias whose model is monitored (`FEATURE@alias`)."""
     embed_sample: int = Field(2000, ge=50)
-    """Most production inputs embedded per run: a seeded uniform sample (the report gives the AUC's null standard error for the sample and for all rows)."""
+    """Most production inputs embedded per run. The seeded uniform sample is the smallest that keeps the drift classifier's null standard error within 10% of embedding every prompt (about 4x the training rows), up to this cap; the report gives both errors."""
     reference_sample: int = Field(4000, ge=50)
     """Most training rows embedded (a seeded uniform sample); their embeddings are cached by dataset hash."""
     drift_auc: float = Field(0.55, gt=0.5, lt=1)
