@@ -139,7 +139,11 @@ def main() -> None:
     results["monitor_warm"] = _run(cfg, log, train, start, end, work / "warm")
     if not args.no_baseline:
         everything = cfg.model_copy(
-            update={"monitor": cfg.monitor.model_copy(update={"embed_sample": 10**9})}
+            update={
+                "monitor": cfg.monitor.model_copy(
+                    update={"embed_sample": 10**9, "sample_tolerance": 0.0}
+                )
+            }
         )
         results["all_prompts"] = _run(everything, log, train, start, end, work / "all")
     results["loadavg_before"], results["loadavg_after"] = load_before, os.getloadavg()

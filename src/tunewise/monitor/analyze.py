@@ -38,20 +38,19 @@ def _sample(n: int, k: int, seed: int) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, size=k, replace=False).tolist())
 
 
-SE_TOLERANCE = 1.10  # the sample's null SE may be this much of the all-prompts SE
 MIN_SAMPLE = 1000  # below this many prompts, embed them all: cheap, and days keep their rows
 
 
-def power_sample_size(m: int, total: int, cap: int) -> int:
-    """Smallest n with null_se(m, n) <= SE_TOLERANCE * null_se(m, total), at least MIN_SAMPLE,
+def power_sample_size(m: int, total: int, cap: int, tolerance: float = 0.1) -> int:
+    """Smallest n with null_se(m, n) <= (1 + tolerance) * null_se(m, total), at least MIN_SAMPLE,
     at most `cap` and `total`.
 
     SE^2 is proportional to (m+n+1)/(mn) = (1 + 1/m)/n + 1/m, so n = 1 / (t/N + (t-1)/(m+1)),
-    t = 1.1^2.
+    t = (1 + tolerance)^2.
     """
     if total <= 0 or m <= 0:
         return min(total, cap)
-    t = SE_TOLERANCE**2
+    t = (1 + tolerance) ** 2
     n = max(MIN_SAMPLE, math.ceil(1 / (t / total + (t - 1) / (m + 1))))
     return int(min(total, cap, n))
 
@@ -79,7 +78,9 @@ def input_drift(
     """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings."""
     prompted = [r for r in requests if r.prompt]
     train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
-    size = power_sample_size(len(train_texts), len(prompted), cfg.embed_sample)
+    size = power_sample_size(
+        len(train_texts), len(prompted), cfg.embed_sample, cfg.sample_tolerance
+    )
     picked = [prompted[i] for i in _sample(len(prompted), size, cfg.seed)]
     if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
         return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "

@@ -45,7 +45,9 @@ class MonitorConfig(_Section):
     alias: str = "production"
     """Registry alias whose model is monitored (`FEATURE@alias`)."""
     embed_sample: int = Field(2000, ge=50)
-    """Most production inputs embedded per run. The seeded uniform sample is the smallest that keeps the drift classifier's null standard error within 10% of embedding every prompt (about 4x the training rows), up to this cap; the report gives both errors."""
+    """Most production inputs embedded per run (a seeded uniform sample of the prompts, sized by `sample_tolerance`, at least 1,000)."""
+    sample_tolerance: float = Field(0.1, ge=0, le=1)
+    """How much larger the drift classifier's null standard error may be on the sample than on every prompt (0.1: 10%, about 4x the training rows); 0 embeds every prompt up to embed_sample. The report gives both errors."""
     reference_sample: int = Field(4000, ge=50)
     """Most training rows embedded (a seeded uniform sample); their embeddings are cached by dataset hash."""
     drift_auc: float = Field(0.55, gt=0.5, lt=1)
