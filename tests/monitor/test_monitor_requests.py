@@ -79,7 +79,9 @@ def test_monitor_config_problems_are_listed_with_paths() -> None:
         assert path in text, text
 
 
-def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+def test_cli_errors_are_one_line_with_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from tunewise.cli import app
@@ -93,8 +95,11 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     )
     base = ["monitor", "f", "--train", str(train), "--since", "2026-04-01T00:00:00Z"]
     runner = CliRunner()
-    missing = runner.invoke(app, base)
-    assert missing.exit_code == 2 and "--requests" in missing.output
+    monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("TUNEWISE_DB_URL", raising=False)
+    monkeypatch.delenv("TUNEWISE_REGISTRY_URL", raising=False)
+    store = runner.invoke(app, base)  # no --requests: the gateway's request log, empty here
+    assert store.exit_code == 3 and "no logged requests for feature 'f'" in store.output
     bad = runner.invoke(app, [*base, "--requests", str(log)])
     assert bad.exit_code == 3 and "log.jsonl line 2: field 'status'" in bad.output
     log.write_text('{"time": "2026-05-01T00:00:00Z", "feature": "f"}\n')
