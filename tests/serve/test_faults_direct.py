@@ -42,7 +42,8 @@ def test_persistent_failures_open_the_circuit(gateway, upstream) -> None:  # typ
     assert info.value.status_code == 503 and info.value.body["code"] == "circuit_open"  # type: ignore[index]
     assert int(info.value.response.headers["retry-after"]) > 0
     assert upstream_requests(upstream)["base-a"] == sent  # the open circuit spared the upstream
-    assert httpx.get(server.url + "/healthz").status_code == 503
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["status"] == "degraded" and health["open_circuits"] == ["scripted/base-a"]
     assert _metric(server, "tunewise_circuit_open") == 1
 
 

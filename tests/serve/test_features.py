@@ -3,8 +3,10 @@ OpenAI-compatible upstream (vLLM's adapter listing and runtime loading)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from serve_helpers import BASE_ID, MSG, registry_world, sdk, upstream_requests
@@ -68,8 +70,6 @@ def test_models_lists_features_and_registered_models(world) -> None:  # type: ig
 
 
 def test_promotion_is_seen_without_restart(world) -> None:  # type: ignore[no-untyped-def]
-    import time
-
     reg, server = world
     reg.promote("ad-new", feature="support", force=True, reason="swap")
     deadline = time.monotonic() + 5
@@ -104,3 +104,27 @@ def test_a_hosted_ft_model_goes_to_the_upstream_that_serves_ft_names(tmp_path: P
             gw.stop()
     assert raw.parse().choices[0].message.content == f"{ft} says: where is my card"
     assert raw.headers["x-tunewise-model"] == "support-hosted"
+
+
+def test_a_broken_canary_adapter_does_not_take_control_down(world) -> None:  # type: ignore[no-untyped-def]
+    """The canary is an adapter the upstream serves on another base: every canary request falls
+    back to control, its own circuit opens, and control (same upstream) keeps answering."""
+    from tunewise.serve.flags import set_flag
+    from tunewise.serve.routing import Flag
+    from tunewise.store import get_engine
+
+    reg, server = world
+    reg.promote(
+        "ad-other", feature="support", alias="canary", force=True, reason="broken on purpose"
+    )
+    set_flag(get_engine(reg.url), "support", Flag(10_000), by="test")
+    client = sdk(server)
+    time.sleep(1.5)  # the flag and the alias reach the server within serve.flags_ttl_s
+    for i in range(8):  # more than breaker_failures (3)
+        raw = client.chat.completions.with_raw_response.create(
+            model="support", messages=MSG, user=f"u{i}"
+        )
+        assert raw.parse().choices[0].message.content.startswith("ad-good says")
+        assert raw.headers["x-tunewise-fallback"] == "canary"
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["open_circuits"] == ["scripted/ad-other"]

@@ -27,7 +27,7 @@ from tunewise.serve.errors import (
     UpstreamTimeout,
 )
 from tunewise.serve.exchange import Exchange
-from tunewise.serve.faults import CircuitBreaker, RetryBudget
+from tunewise.serve.faults import Breakers, RetryBudget
 from tunewise.serve.metrics import Metrics
 from tunewise.serve.routing import CANARY, CONTROL, arm_for
 from tunewise.serve.schemas import ChatCompletionRequest
@@ -62,10 +62,9 @@ class Gateway:
         self.metrics = metrics
         self.catalog = Catalog()
         self._load_catalog = load_catalog
-        self.breakers = {
-            up.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
-            for up, _ in upstreams
-        }
+        self.breakers = Breakers(
+            config.breaker_failures, config.breaker_cooldown_s, metrics.circuit_open
+        )
         self.budget = RetryBudget(config.retry_budget)
         self._prepared: dict[tuple[str, ModelTarget], asyncio.Task[None]] = {}
         self._refresher: asyncio.Task[None] | None = None
@@ -236,16 +235,16 @@ class Gateway:
         up, cfg = self.upstream_for(target)
         ex.model, ex.upstream = target.name, up.name
         req = self.chat_request(creq, cfg, ex.request_id)
-        breaker = self.breakers[up.name]
+        breaker = self.breakers.get(up.name, target.name)
         tries = 0
         while True:
             if not breaker.allow():
-                self._set_circuit(up.name, breaker)
+                wait = max(1, round(breaker.retry_after_s()))
                 raise ModelUnavailable(
-                    f"upstream '{up.name}' is failing (circuit open); retry in "
-                    f"{breaker.retry_after_s():.0f}s",
+                    f"'{target.name}' on upstream '{up.name}' keeps failing (circuit open); "
+                    f"retry in {wait}s",
                     code="circuit_open",
-                    headers={"Retry-After": str(max(1, round(breaker.retry_after_s())))},
+                    headers={"Retry-After": str(wait)},
                 )
             try:
                 await self._prepare(up, target)
@@ -253,8 +252,10 @@ class Gateway:
                     out = await call(up, req, target)
             except Exception as raw:
                 exc = as_api_error(raw)
-                if exc.fault:
-                    self.fault(up.name, exc.code or "error")
+                if not exc.fault:  # the upstream answered (the request was bad): it is healthy
+                    self.breakers.success(up.name, target.name)
+                    raise exc from raw
+                self.fault(up.name, target.name, exc.code or "error")
                 if (
                     exc.retryable
                     and tries < cfg.retries
@@ -266,8 +267,7 @@ class Gateway:
                     self.metrics.retries.labels(up.name).inc()
                     continue
                 raise exc from raw
-            breaker.success()
-            self._set_circuit(up.name, breaker)
+            self.breakers.success(up.name, target.name)
             return out
 
     def record(self, ex: Exchange) -> None:
@@ -285,15 +285,10 @@ class Gateway:
         if self.sink is not None:
             self.sink(ex)
 
-    def fault(self, upstream: str, code: str) -> None:
-        """Count a fault of `upstream` (also called for a stream that broke mid-way)."""
+    def fault(self, upstream: str, model: str, code: str) -> None:
+        """Count a fault of `model` on `upstream` (also called for a stream that broke mid-way)."""
         self.metrics.upstream_faults.labels(upstream, code).inc()
-        breaker = self.breakers[upstream]
-        breaker.failure()
-        self._set_circuit(upstream, breaker)
-
-    def _set_circuit(self, name: str, breaker: CircuitBreaker) -> None:
-        self.metrics.circuit_open.labels(name).set(0 if breaker.state == "closed" else 1)
+        self.breakers.failure(upstream, model)
 
     @staticmethod
     def _time_left(req: ChatRequest) -> bool:

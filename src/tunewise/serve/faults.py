@@ -1,4 +1,8 @@
-"""Fault handling shared by all upstreams: a circuit breaker per upstream and a retry budget.
+"""Fault handling shared by all upstreams: circuit breakers and a retry budget.
+
+There is one breaker per (upstream, model): an adapter that cannot load or keeps failing opens
+its own circuit, not the one of the control model served by the same upstream; an upstream that
+is down opens the circuit of each model it serves as they fail.
 
 The breaker opens after `failures` consecutive faults and rejects requests for `cooldown_s`;
 then one trial request is let through (half-open): success closes it, a fault opens it again.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -79,3 +84,34 @@ class RetryBudget:
             self._tokens -= 1.0
             return True
         return False
+
+
+class Breakers:
+    """The breakers of one server, created on first use, mirrored in a Prometheus gauge."""
+
+    def __init__(self, failures: int, cooldown_s: float, gauge: Any = None) -> None:
+        self.failures, self.cooldown_s, self.gauge = failures, cooldown_s, gauge
+        self._by: dict[tuple[str, str], CircuitBreaker] = {}
+
+    def get(self, upstream: str, model: str) -> CircuitBreaker:
+        key = (upstream, model)
+        if key not in self._by:
+            self._by[key] = CircuitBreaker(self.failures, self.cooldown_s)
+        return self._by[key]
+
+    def success(self, upstream: str, model: str) -> None:
+        self.get(upstream, model).success()
+        self._show(upstream, model)
+
+    def failure(self, upstream: str, model: str) -> None:
+        self.get(upstream, model).failure()
+        self._show(upstream, model)
+
+    def _show(self, upstream: str, model: str) -> None:
+        if self.gauge is not None:
+            state = self.get(upstream, model).state
+            self.gauge.labels(upstream, model).set(0 if state == "closed" else 1)
+
+    def states(self) -> dict[str, str]:
+        """`upstream/model` -> closed | open | half_open, for /healthz."""
+        return {f"{u}/{m}": b.state for (u, m), b in sorted(self._by.items())}

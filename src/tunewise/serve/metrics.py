@@ -64,8 +64,8 @@ class Metrics:
         )
         self.circuit_open = Gauge(
             "tunewise_circuit_open",
-            "1 while an upstream's circuit is open.",
-            ["upstream"],
+            "1 while the circuit of a model on an upstream is open (or half open).",
+            ["upstream", "model"],
             registry=r,
         )
         self.log_dropped = Counter(

@@ -123,7 +123,7 @@ async def _events(
         ex.broken_stream, ex.status, ex.error_code = True, exc.status, "broken_stream"
         gw.metrics.broken_streams.labels(ex.feature or "", ex.arm or "").inc()
         if ex.upstream:
-            gw.fault(ex.upstream, "broken_stream")
+            gw.fault(ex.upstream, ex.model or "", "broken_stream")
         yield _sse(exc.body())
         done = True
     finally:

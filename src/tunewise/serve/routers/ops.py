@@ -15,17 +15,17 @@ router = APIRouter()
 @router.get("/healthz")
 async def healthz(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    circuits = {name: b.state for name, b in gw.breakers.items()}
+    circuits = gw.breakers.states()
+    failing = sorted(k for k, state in circuits.items() if state != "closed")
     body: dict[str, Any] = {
-        "status": "ok",
-        "upstreams": circuits,
+        # The process serves; a model whose circuit is open is reported, not a reason to take
+        # the replica out of the load balancer (the other models still answer).
+        "status": "degraded" if failing else "ok",
+        "upstreams": [up.name for up, _ in gw.upstreams],
+        "open_circuits": failing,
         "features": len(gw.catalog.features),
         "models": len(gw.catalog.models),
     }
-    # Every upstream refusing traffic: take this replica out of the load balancer.
-    if circuits and all(state == "open" for state in circuits.values()):
-        body["status"] = "unavailable"
-        return JSONResponse(body, status_code=503)
     return JSONResponse(body)
 
 
