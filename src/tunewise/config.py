@@ -25,6 +25,7 @@ from tunewise.overlay import parse_value, set_path, validation_problems
 from tunewise.pipeline.config import RunConfig
 from tunewise.registry.config import RegistryConfig
 from tunewise.serve.config import ServeConfig
+from tunewise.serve.rollout.config import RolloutConfig
 from tunewise.train.config import TrainConfig
 
 
@@ -43,6 +44,7 @@ class ProjectConfig(BaseModel):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     # Folder the config was loaded from; relative paths in the config resolve against it.

@@ -65,6 +65,12 @@ class RegistryError(TunewiseError):
     exit_code = 7
 
 
+class RolloutError(TunewiseError):
+    """A rollout cannot start (checklist, gate, control) or is not in a state that allows it."""
+
+    exit_code = 11
+
+
 class StoreError(TunewiseError):
     """The tunewise database cannot be opened, migrated or imported into."""
 

@@ -44,6 +44,13 @@ TABLES = {
     "serve_flag_events",
     "api_keys",
     "request_log",
+    # rollout controller
+    "rollouts",
+    "rollout_steps",
+    "rollout_decisions",
+    "rollout_leases",
+    "rollout_shadow",
+    "feedback",
 }
 
 

@@ -101,6 +101,7 @@ def _register_all() -> None:
         export_cmd,
         monitor_cmd,
         registry_cmd,
+        rollout_cmd,
         run_cmd,
         serve_cmd,
         train_cmd,
@@ -120,6 +121,7 @@ def _register_all() -> None:
         monitor_cmd,
         worker_cmd,
         serve_cmd,
+        rollout_cmd,
     ):
         module.register(app)
 

@@ -151,6 +151,12 @@ def _tree(info: dict[str, Any]) -> Any:
         gates.add(
             f"#{g['id']} [{color}]{g['decision']}[/] vs {escape(g['reference'])} golden {g['golden_sha256'][:12]} ({g['recorded_at'][:19]})"
         )
+    if info.get("events"):
+        recorded = model.add("events")
+        for e in info["events"]:
+            detail = e["detail"]
+            text = detail.get("reason") or detail.get("stage") or ""
+            recorded.add(f"{e['recorded_at'][:19]} {escape(e['kind'])}: {escape(str(text))}")
     events = model.add("aliases" if info["alias_events"] else "aliases: [dim]never promoted[/]")
     for e in info["alias_events"]:
         why = f": {escape(e['reason'])}" if e["reason"] else ""
@@ -183,7 +189,7 @@ def lineage_cmd(
         True, "--verify/--no-verify", help="Re-hash the adapter and dataset."
     ),
 ) -> None:
-    """The whole chain: dataset -> job -> model -> evals -> gates -> aliases."""
+    """The whole chain: dataset -> job -> model -> evals -> gates -> events (rollout steps) -> aliases."""
     with _open(ctx) as reg:
         info = reg.lineage(model, verify=verify)
     if as_json:

@@ -54,6 +54,10 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
+def _default_config() -> Path | None:
+    return Path("tunewise.yaml") if Path("tunewise.yaml").is_file() else None
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(flags_app)
     app.add_typer(keys_app)
@@ -76,6 +80,7 @@ def register(app: typer.Typer) -> None:
         `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY")`.
         """
         from tunewise.serve.keys import count_live_keys
+        from tunewise.serve.rollout.context import rollout_context
         from tunewise.serve.server import load_project, serve, store_url
         from tunewise.store import get_engine
 
@@ -87,6 +92,7 @@ def register(app: typer.Typer) -> None:
             db_url=url,
             count_keys=lambda: count_live_keys(engine),
             pii=cfg.data.pii,
+            rollout=rollout_context(cfg, config or _default_config()),
             notice=lambda m: err_console.print(m, soft_wrap=True, markup=False),
         )
 

@@ -207,8 +207,11 @@ def promote(
     by: str,
     force: bool,
     configured_golden: str | None,
+    gate_alias: str | None = None,
 ) -> AliasEvent:
-    """Point feature@alias at `model` in the caller's transaction; see the module doc."""
+    """Point feature@alias at `model` in the caller's transaction; see the module doc. The
+    passing gate must be against the alias's current holder, or with `gate_alias` against the
+    holder of feature@gate_alias (a canary is gated against production, not the last canary)."""
     _check_names(feature, alias)
     if force and not (reason and reason.strip()):
         raise RegistryError("--force needs --reason: say why the gate is bypassed (it is recorded)")
@@ -221,11 +224,15 @@ def promote(
     holder = s.get(Model, row.model_id) if row.model_id is not None else None
     if holder is not None and holder.id == cand.id:
         raise RegistryError(f"'{cand.name}' already holds {feature}@{alias}")
+    reference = holder
+    if gate_alias is not None:
+        ref_row = s.get(Alias, (feature, gate_alias))
+        reference = s.get(Model, ref_row.model_id) if ref_row and ref_row.model_id else None
     golden, source = current_golden(s, feature, cand, configured_golden)
-    gate = find_gate(s, cand, holder, golden) if golden else None
+    gate = find_gate(s, cand, reference, golden) if golden else None
     allowed = gate is not None and gate.passed
     if not allowed and not force:
-        raise RegistryError(_refusal(cand, holder, feature, alias, golden, source, gate))
+        raise RegistryError(_refusal(cand, reference, feature, alias, golden, source, gate))
     return _record(
         s,
         row,

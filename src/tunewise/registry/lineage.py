@@ -216,7 +216,8 @@ def event_record_dict(s: Session, e: RegistryEvent) -> dict[str, Any]:
 
 
 def lineage(s: Session, m: Model) -> dict[str, Any]:
-    """The whole chain for one model, JSON-ready."""
+    """The whole chain for one model, JSON-ready: `events` are its registry events (rollout
+    steps and decisions, monitor triggers), oldest first."""
     ds = s.get(Dataset, m.dataset_id) if m.dataset_id is not None else None
     job = s.get(Job, m.job_id) if m.job_id is not None else None
     evals = s.scalars(
@@ -230,6 +231,9 @@ def lineage(s: Session, m: Model) -> dict[str, Any]:
         .where(or_(AliasEvent.model_id == m.id, AliasEvent.previous_model_id == m.id))
         .order_by(AliasEvent.id)
     ).all()
+    recorded = s.scalars(
+        select(RegistryEvent).where(RegistryEvent.model_id == m.id).order_by(RegistryEvent.id)
+    ).all()
     dataset: dict[str, Any] | None = dataset_dict(ds) if ds else None
     if dataset is None and m.dataset_sha256:
         dataset = {"manifest_sha256": m.dataset_sha256, "registered": False}
@@ -239,6 +243,7 @@ def lineage(s: Session, m: Model) -> dict[str, Any]:
         "model": model_dict(s, m),
         "evals": [eval_dict(e) for e in evals],
         "gates": [gate_dict(s, g) for g in gates],
+        "events": [event_record_dict(s, e) for e in recorded],
         "alias_events": [event_dict(s, e) for e in events],
     }
 

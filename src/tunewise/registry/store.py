@@ -264,12 +264,14 @@ class Registry:
         reason: str | None = None,
         by: str | None = None,
         force: bool = False,
+        gate_alias: str | None = None,
     ) -> dict[str, Any]:
-        """Point `feature@alias` at `model` if a passing gate allows it (or `force` with a reason)."""
+        """Point `feature@alias` at `model` if a passing gate allows it (or `force` with a
+        reason); the gate is against the alias's holder, or `feature@gate_alias`'s when given."""
         golden = self._golden_hash()
         with self.session() as s:
             event = aliases.promote(
-                s, model, feature, alias, reason, current_user(by), force, golden
+                s, model, feature, alias, reason, current_user(by), force, golden, gate_alias
             )
             out = lineage.event_dict(s, event)
         mlflow_sync.sync_alias(self, out)

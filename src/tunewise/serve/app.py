@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,15 +29,38 @@ from tunewise.serve.requestlog import RequestLog
 from tunewise.serve.state import StoreView
 from tunewise.serve.upstreams.base import create_upstream
 
+if TYPE_CHECKING:
+    from tunewise.serve.rollout.context import RolloutContext
+
 log = logging.getLogger("tunewise.serve")
 _UNION_TAG = re.compile(r"^(int|float|str|bool|constrained-\w+|[a-z-]+\[.*\])$")
 
 
-def create_app(config: ServeConfig, *, db_url: str | None = None, pii: Any = None) -> FastAPI:
+def create_app(
+    config: ServeConfig,
+    *,
+    db_url: str | None = None,
+    pii: Any = None,
+    rollout: RolloutContext | None = None,
+) -> FastAPI:
     """The gateway app. `db_url` names the store (aliases, flags, keys, request log); without
     one it serves only the base models its upstreams list, with no keys and no log. `pii` is the
-    data stage's PIIConfig used to scrub logged text (default: its defaults)."""
-    from tunewise.serve.routers import admin, chat, files, fine_tuning, models, ops
+    data stage's PIIConfig used to scrub logged text (default: its defaults). `rollout` is what
+    rollouts take from the project (default: the `rollout:` defaults); with a store, the app
+    runs the rollout controller loop and shadow traffic."""
+    from tunewise.serve.rollout.context import RolloutContext
+    from tunewise.serve.rollout.runtime import RolloutRuntime
+    from tunewise.serve.routers import (
+        admin,
+        chat,
+        feedback,
+        files,
+        fine_tuning,
+        models,
+        ops,
+        rollouts,
+        ui,
+    )
 
     metrics = Metrics()
     upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
@@ -45,17 +68,29 @@ def create_app(config: ServeConfig, *, db_url: str | None = None, pii: Any = Non
     store = StoreView(db_url, ring) if db_url else None
     gateway = Gateway(config, upstreams, store.catalog if store else None, metrics)
     requestlog = RequestLog(lambda: store.engine, config, metrics, pii) if store else None
+    rollout = rollout or RolloutContext()
     if requestlog is not None:
         gateway.sink = requestlog.record
+        requestlog.schema = rollout.schema
+    runtime = (
+        RolloutRuntime(gateway, lambda: store.engine, rollout.config, schema=rollout.schema,
+                       label_field=rollout.label_field)
+        if store
+        else None
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         if requestlog is not None:
             await requestlog.start()
+        if runtime is not None:
+            await runtime.start()
         try:
             yield
         finally:
+            if runtime is not None:
+                await runtime.close()
             await gateway.close()
             if requestlog is not None:
                 await requestlog.close()
@@ -66,8 +101,10 @@ def create_app(config: ServeConfig, *, db_url: str | None = None, pii: Any = Non
     app.state.store = store
     app.state.requestlog = requestlog
     app.state.config = config
+    app.state.rollout = rollout
+    app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (chat, models, admin, ops):
+    for module in (chat, models, admin, ops, feedback, rollouts, ui):
         app.include_router(module.router)
     if db_url and config.fine_tuning.enabled:
         from tunewise.serve.finetune.service import FineTuning

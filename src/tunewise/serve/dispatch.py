@@ -58,6 +58,8 @@ class Gateway:
     ) -> None:
         self.config = config
         self.sink = sink
+        self.observers: list[Callable[[Exchange], None]] = []
+        """Called with each finished request before the log gets it (shadow traffic)."""
         self.upstreams = upstreams
         self.metrics = metrics
         self.catalog = Catalog()
@@ -282,6 +284,11 @@ class Gateway:
             m.tokens.labels(feature, arm, "out").inc(ex.tokens_out)
         if ex.first_token_s is not None:
             m.ttft.labels(feature, arm).observe(ex.first_token_s)
+        for observe in self.observers:
+            try:
+                observe(ex)
+            except Exception:  # an observer must never fail the request it watches
+                log.exception("request observer failed")
         if self.sink is not None:
             self.sink(ex)
 

@@ -47,6 +47,8 @@ class Exchange:
     finished_s: float | None = None
     messages: list[dict[str, Any]] | None = None
     answer: str | None = None
+    request: Any = None
+    """The parsed request (for shadow traffic, which replays it to a candidate)."""
 
     def finish(self) -> None:
         if self.finished_s is None:

@@ -46,28 +46,36 @@ def set_flag(
     engine: Engine, feature: str, flag: Flag, *, by: str, reason: str | None = None
 ) -> dict[str, Any]:
     """Store `flag` for `feature` and record the change; returns the flag as a dict."""
+    with transaction(engine) as s:
+        return write_flag(s, feature, flag, by=by, reason=reason)
+
+
+def write_flag(
+    s: Session, feature: str, flag: Flag, *, by: str, reason: str | None = None
+) -> dict[str, Any]:
+    """`set_flag` inside the caller's transaction (the rollout controller changes the share
+    together with its own records)."""
     if not _FEATURE.match(feature):
         raise ConfigError(
             f"feature '{feature}' is not a valid name: letters, digits, '.', '_' or '-'"
         )
-    with transaction(engine) as s:
-        row = s.get(ServeFlag, feature, with_for_update=True)
-        if row is None:
-            row = ServeFlag(feature=feature, updated_by=by)
-            s.add(row)
-        row.canary_bp, row.killed, row.updated_at, row.updated_by = (
-            flag.canary_bp,
-            flag.killed,
-            utcnow(),
-            by,
+    row = s.get(ServeFlag, feature, with_for_update=True)
+    if row is None:
+        row = ServeFlag(feature=feature, updated_by=by)
+        s.add(row)
+    row.canary_bp, row.killed, row.updated_at, row.updated_by = (
+        flag.canary_bp,
+        flag.killed,
+        utcnow(),
+        by,
+    )
+    s.add(
+        ServeFlagEvent(
+            feature=feature, canary_bp=flag.canary_bp, killed=flag.killed, by=by, reason=reason
         )
-        s.add(
-            ServeFlagEvent(
-                feature=feature, canary_bp=flag.canary_bp, killed=flag.killed, by=by, reason=reason
-            )
-        )
-        s.flush()
-        return flag_dict(row)
+    )
+    s.flush()
+    return flag_dict(row)
 
 
 def read_flags(s: Session) -> dict[str, Flag]:

@@ -44,6 +44,8 @@ class RequestLog:
         self.config = config
         self.metrics = metrics
         self.pii = pii
+        self.schema: dict[str, Any] | None = None
+        """The project's output JSON Schema, when it has one (the `json_schema` score)."""
         self.server = f"{socket.gethostname()}:{os.getpid()}"[:128]
         self._buf: list[tuple[Exchange, bool]] = []
         self._task: asyncio.Task[None] | None = None
@@ -133,7 +135,7 @@ class RequestLog:
             "ttft_ms": round(ex.first_token_s * 1000, 3) if ex.first_token_s is not None else None,
             "tokens_in": ex.tokens_in,
             "tokens_out": ex.tokens_out,
-            "scores": online_scores(ex.answer)
+            "scores": online_scores(ex.answer, self.schema)
             if ex.answer is not None and ex.status < 400
             else None,
             "prompt": prompt,

@@ -67,6 +67,7 @@ def serve(
     port: int | None = None,
     count_keys: Callable[[], int] = lambda: 0,
     pii: Any = None,
+    rollout: Any = None,
     notice: Callable[[str], None] = print,
 ) -> None:
     """Run the gateway until interrupted."""
@@ -80,7 +81,7 @@ def serve(
     message = check_bind(config.host, count_keys())
     if message:
         notice(message)
-    app = create_app(config, db_url=db_url, pii=pii)
+    app = create_app(config, db_url=db_url, pii=pii, rollout=rollout)
     notice(
         f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})"
     )

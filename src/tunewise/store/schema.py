@@ -17,6 +17,7 @@ TABLE_MODULES = (
     "tunewise.train.tables",
     "tunewise.serve.finetune.tables",
     "tunewise.serve.tables",
+    "tunewise.serve.rollout.tables",
 )
 
 

@@ -52,7 +52,7 @@ async def chat_completions(request: Request) -> Response:
     streaming = False
     try:
         creq = parse_chat_request(await request.body())
-        ex.requested, ex.stream = creq.model, creq.stream
+        ex.requested, ex.stream, ex.request = creq.model, creq.stream, creq
         ex.user = creq.user or ex.user
         ex.messages = [m.model_dump(exclude_none=True) for m in creq.messages]
         if creq.stream:

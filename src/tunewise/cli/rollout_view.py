@@ -1,0 +1,90 @@
+"""Printing rollout status and the checklist as tables (the CLI's presentation only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from tunewise.cli._console import console
+
+
+def _n(x: Any, pct: bool = False) -> str:
+    if x is None:
+        return "-"
+    if pct:
+        return f"{100 * x:.2f}%"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def print_status(st: dict[str, Any]) -> None:
+    console.print(
+        f"rollout #{st['id']} on {st['feature']}: {st['model']} against {st['control']}: "
+        f"{st['state'].upper()} at {st['stage']} (steps {', '.join(f'{p:g}%' for p in st['steps'])})",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    if st.get("outcome"):
+        console.print(f"  {st['outcome']}", markup=False, soft_wrap=True)
+    cur = st.get("current")
+    if cur:
+        console.print(f"{cur['stage']} since {cur['since'][:19]}: {cur['verdict']['action']}: "
+                      f"{cur['verdict']['reason']}", markup=False, soft_wrap=True)  # fmt: skip
+        _arms(cur)
+        _metrics(cur)
+    lease = st.get("lease") or {}
+    if lease.get("holder"):
+        console.print(f"controller: {lease['holder']} (lease until {lease['expires_at'][:19]})", markup=False)
+    table = Table(title="decisions", show_lines=False)
+    for col in ("time (UTC)", "decision", "share", "why"):
+        table.add_column(col, overflow="fold")
+    for d in st.get("decisions", []):
+        table.add_row(d["at"][:19].replace("T", " "), d["action"], f"{d['percent']:g}%", d["reason"])
+    console.print(table)
+
+
+def _arms(cur: dict[str, Any]) -> None:
+    if cur.get("shadow"):
+        sh = cur["shadow"]
+        console.print(f"shadow: {sh['pairs']} pairs, agreement {_n(sh['agreement'], True)}, "
+                      f"candidate errors {sh['candidate_errors']}, p95 {_n(sh['control_p95_ms'])} ms "
+                      f"(control) vs {_n(sh['candidate_p95_ms'])} ms (candidate)", markup=False)  # fmt: skip
+        return
+    arms = cur["arms"]
+    table = Table(title="arms")
+    for col in ("", "requests", "error rate", "p95 ms", "scores", "rating (n)", "bad outcome (n)"):
+        table.add_column(col)
+    for name in ("control", "canary"):
+        a = arms[name]
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in a["scores"].items() if v is not None)
+        table.add_row(name, str(a["requests"]), _n(a["error_rate"], True), _n(a["p95_ms"]), scores,
+                      f"{_n(a['rating'])} ({a['ratings']})", f"{_n(a['bad_outcome'], True)} ({a['outcomes']})")  # fmt: skip
+    console.print(table)
+
+
+def _metrics(cur: dict[str, Any]) -> None:
+    table = Table(title=f"metrics (alpha per check {cur['alpha_per_check']:.2g})")
+    for col in ("metric", "control", "canary", "canary - control (CS)", "margin", "verdict"):
+        table.add_column(col)
+    for m in cur["metrics"]:
+        d = m.get("difference")
+        cs = f"{d['estimate']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}]" if d and d["low"] is not None else "-"
+        style = {"fail": "bold red", "ok": "green"}.get(m["verdict"], "dim")
+        table.add_row(m["metric"], _n(m["control"]), _n(m["canary"]), cs, f"{m['margin']:g}",
+                      f"[{style}]{m['verdict']}[/]")  # fmt: skip
+    console.print(table)
+
+
+def print_checklist(feature: str, items: list[Any]) -> None:
+    table = Table(title=f"pre-deploy checklist: {feature}", show_lines=True)
+    for col in ("item", "", "value", "from / how to fill it"):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        mark = "[green]found[/]" if i.found else "[bold red]missing[/]"
+        table.add_row(i.title, mark, i.value or "", i.source if i.found else (i.fix or ""))
+    console.print(table)
+    missing = [i for i in items if not i.found]
+    if missing:
+        console.print(f"{len(missing)} missing: `tunewise rollout start` refuses until they are "
+                      "filled (or --force --reason, recorded)", markup=False)  # fmt: skip
+    else:
+        console.print("ready: every item found", markup=False)
