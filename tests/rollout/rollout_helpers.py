@@ -112,10 +112,10 @@ class Reply:
     status: int
 
 
-def send(gw: ServerThread, user: str, model: str = "support") -> Reply:
+def send(gw: ServerThread, user: str, model: str = "support", key: str = "k") -> Reply:
     import openai
 
-    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
     started = time.monotonic()
     try:
         raw = client.chat.completions.with_raw_response.create(model=model, messages=MSG, user=user, max_tokens=16)
@@ -126,13 +126,20 @@ def send(gw: ServerThread, user: str, model: str = "support") -> Reply:
         return Reply(user, None, False, time.monotonic() - started, None, exc.status_code)
 
 
-def drive(gw: ServerThread, n: int, *, users: int = 400, workers: int = 4, seed: int = 0,
-          model: str = "support") -> list[Reply]:  # fmt: skip
+def drive(gw: ServerThread, n: int, *, users: int = 400, workers: int = 4, seed: int | None = None,
+          model: str = "support", key: str = "k") -> list[Reply]:  # fmt: skip
     """`n` requests from simulated users (ids drawn at random from `users`), `workers` at once."""
     rng = random.Random(seed)
     ids = [f"user-{rng.randrange(users)}" for _ in range(n)]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda u: send(gw, u, model), ids))
+        return list(pool.map(lambda u: send(gw, u, model, key), ids))
+
+
+def set_reply(server: ServerThread, model: str, **faults: Any) -> None:
+    """What the scripted server answers for `model` (`reply=...`) and how it fails."""
+    import httpx
+
+    httpx.post(server.url + "/_faults", json={"model": model, **faults}).raise_for_status()
 
 
 def until(check: Callable[[], Any], *, timeout: float, step: Callable[[], Any] | None = None,

@@ -75,16 +75,21 @@ def _metrics(cur: dict[str, Any]) -> None:
 
 
 def print_checklist(feature: str, items: list[Any]) -> None:
-    table = Table(title=f"pre-deploy checklist: {feature}", show_lines=True)
-    for col in ("item", "", "value", "from / how to fill it"):
-        table.add_column(col, overflow="fold")
+    """One line per item (long commands must stay copyable, so no table cells)."""
+    from rich.markup import escape
+
+    console.print(f"[bold]pre-deploy checklist: {escape(feature)}[/]")
     for i in items:
-        mark = "[green]found[/]" if i.found else "[bold red]missing[/]"
-        table.add_row(i.title, mark, i.value or "", i.source if i.found else (i.fix or ""))
-    console.print(table)
+        if i.found:
+            console.print(f"  [green]found[/]   {escape(i.title)}: {escape(i.value or '')} "
+                          f"[dim](from {escape(i.source or '?')})[/]", soft_wrap=True)  # fmt: skip
+        else:
+            seen = f" ({escape(i.value)})" if i.value else ""
+            console.print(f"  [bold red]missing[/] {escape(i.title)}{seen}: {escape(i.fix or '')}",
+                          soft_wrap=True)  # fmt: skip
     missing = [i for i in items if not i.found]
     if missing:
         console.print(f"{len(missing)} missing: `tunewise rollout start` refuses until they are "
-                      "filled (or --force --reason, recorded)", markup=False)  # fmt: skip
+                      "filled (or --force --reason, recorded)", markup=False, soft_wrap=True)  # fmt: skip
     else:
         console.print("ready: every item found", markup=False)

@@ -73,8 +73,7 @@ def create_app(
         gateway.sink = requestlog.record
         requestlog.schema = rollout.schema
     runtime = (
-        RolloutRuntime(gateway, lambda: store.engine, rollout.config, schema=rollout.schema,
-                       label_field=rollout.label_field)
+        RolloutRuntime(gateway, lambda: store.engine, rollout.config, schema=rollout.schema)
         if store
         else None
     )  # fmt: skip

@@ -41,6 +41,8 @@ class Faults(BaseModel):
     """Added before answering (a timeout when it exceeds the client's deadline)."""
     break_after: int | None = None
     """Streams: drop the connection after this many chunks."""
+    reply: str | None = None
+    """Answer this text instead of the scripted `<model> says: ...` (e.g. a JSON answer)."""
     seed: int = 0
 
 
@@ -132,6 +134,8 @@ def scripted_app(
         if f and f.error_rate and state.rng.random() < f.error_rate:
             return error(f.status, f"injected failure ({f.status})")
         words, prompt = answer(model, body.get("messages", []), int(body.get("max_tokens") or 16))
+        if f and f.reply is not None:
+            words = f.reply.split(" ")
         if prompt + int(body.get("max_tokens") or 16) > state.context:
             return error(
                 400,

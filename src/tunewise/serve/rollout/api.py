@@ -45,6 +45,7 @@ def start_rollout(
     by: str,
     golden_sha256: str | None = None,
     json_schema: bool = False,
+    label_field: str | None = None,
 ) -> dict[str, Any]:
     """Put `model` on `feature@canary` (gated against production) and start its first stage."""
     from tunewise.registry import aliases
@@ -88,6 +89,7 @@ def start_rollout(
             "config": cfg.model_dump(mode="json"),
             "golden_sha256": golden_sha256,
             "json_schema": json_schema,
+            "label_field": label_field,
         }
         r = Rollout(
             feature=feature, active_feature=feature, model=cand.name,
@@ -271,4 +273,5 @@ def launch(
     return start_rollout(
         engine, model, feature, cfg=cfg, shadow=shadow, checklist=items, force=force,
         reason=reason, by=by, golden_sha256=golden, json_schema=ctx.schema is not None,
+        label_field=ctx.label_field,
     )  # fmt: skip

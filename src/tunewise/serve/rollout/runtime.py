@@ -32,13 +32,11 @@ class RolloutRuntime:
         cfg: RolloutConfig,
         *,
         schema: dict[str, Any] | None = None,
-        label_field: str | None = None,
     ) -> None:
         self._engine = engine
         self.cfg = cfg
         self.holder = new_holder()
-        self.mirror = Mirror(gateway, engine, concurrency=cfg.shadow_concurrency,
-                             schema=schema, label_field=label_field)  # fmt: skip
+        self.mirror = Mirror(gateway, engine, concurrency=cfg.shadow_concurrency, schema=schema)
         gateway.observers.append(self.mirror.observe)
         self.last: dict[str, TickResult] = {}
         self._task: asyncio.Task[None] | None = None
@@ -73,7 +71,7 @@ class RolloutRuntime:
         engine = self._engine()
         rollouts = live_features(engine)
         self.mirror.shadows = {
-            r.feature: Shadow(r.id, r.shadow_percent, r.model)
+            r.feature: Shadow(r.id, r.shadow_percent, r.model, r.settings.get("label_field"))
             for r in rollouts
             if r.state == "shadow"
         }

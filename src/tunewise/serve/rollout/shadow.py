@@ -7,7 +7,7 @@ successful requests is sent again, as a plain (non-streamed) call, to the candid
 failures never reach the user's request. At most `rollout.shadow_concurrency` calls are in
 flight per server; beyond that a request is skipped (counted), never queued. Both answers are
 scored with the same scorers as the request log, their agreement is recorded (the same label
-when the answers are JSON with `eval.label_field`, else the same normalized text), and each pair
+when the answers are JSON with the rollout's `eval.label_field`, else the same normalized text), and each pair
 is written in batches to `rollout_shadow`, which the controller judges.
 """
 
@@ -32,6 +32,8 @@ class Shadow:
     rollout_id: int
     percent: float
     model: str
+    label_field: str | None = None
+    """The JSON field whose equality counts as agreement (the rollout's `eval.label_field`)."""
 
 
 @dataclass
@@ -42,6 +44,7 @@ class _Pair:
     model: str
     control_answer: str
     control_latency_ms: float
+    label_field: str | None = None
     status: int = 200
     error_code: str | None = None
     answer: str | None = None
@@ -73,14 +76,12 @@ class Mirror:
         concurrency: int = 4,
         flush_s: float = 1.0,
         schema: dict[str, Any] | None = None,
-        label_field: str | None = None,
     ) -> None:
         self.gateway = gateway
         self._engine = engine
         self.concurrency = concurrency
         self.flush_s = flush_s
         self.schema = schema
-        self.label_field = label_field
         self.shadows: dict[str, Shadow] = {}
         """feature -> its shadow stage; swapped by the controller loop."""
         self.skipped = 0
@@ -99,7 +100,8 @@ class Mirror:
         if len(self._inflight) >= self.concurrency:
             self.skipped += 1
             return
-        pair = _Pair(shadow.rollout_id, ex.at, ex.request_id, shadow.model, ex.answer, ex.latency_ms)
+        pair = _Pair(shadow.rollout_id, ex.at, ex.request_id, shadow.model, ex.answer,
+                     ex.latency_ms, shadow.label_field)  # fmt: skip
         task = asyncio.get_running_loop().create_task(self._call(ex.request, pair))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -162,7 +164,7 @@ class Mirror:
             rows.append({
                 "rollout_id": p.rollout_id, "at": p.at.astimezone(UTC), "request_id": p.request_id,
                 "model": p.model, "status": p.status, "error_code": p.error_code,
-                "agree": agreement(p.control_answer, p.answer or "", self.label_field) if ok else None,
+                "agree": agreement(p.control_answer, p.answer or "", p.label_field) if ok else None,
                 "control_latency_ms": round(p.control_latency_ms, 3),
                 "latency_ms": round(p.latency_ms, 3) if p.latency_ms is not None else None,
                 "control_scores": online_scores(p.control_answer, self.schema),

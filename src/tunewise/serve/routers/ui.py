@@ -53,14 +53,14 @@ def _features(request: Request) -> list[dict[str, Any]]:
 
 def _statuses(engine: Any) -> list[dict[str, Any]]:
     """The latest rollout of every feature that had one."""
-    from sqlalchemy import distinct, select
+    from sqlalchemy import select
 
     from tunewise.serve.rollout.api import rollout_status
     from tunewise.serve.rollout.tables import Rollout
     from tunewise.store import transaction
 
     with transaction(engine) as s:
-        with_rollouts = set(s.scalars(select(distinct(Rollout.feature))))
+        with_rollouts = set(s.scalars(select(Rollout.feature).distinct()))
     return [rollout_status(engine, f) for f in sorted(with_rollouts)]
 
 

@@ -1,0 +1,115 @@
+"""`/ui`: one self-contained read-only page; in headless Chromium its charts render and every
+number it shows equals the admin API's."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rollout_helpers import drive, until
+from test_ramp import start
+
+from tunewise.serve.keys import create_key
+from tunewise.serve.rollout.page import CANARY, CONTROL
+from tunewise.store import get_engine
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DATA = re.compile(r'data-key="([^"]+)" data-value="([^"]*)"')
+
+
+def lookup(doc: dict[str, Any], path: str) -> Any:
+    node: Any = doc
+    for part in path.split("."):
+        if node is None:  # e.g. a metric with no data has no difference: shown empty
+            return None
+        node = node[int(part)] if isinstance(node, list) else node.get(part)
+    return node
+
+
+def same(shown: str, value: Any) -> bool:
+    if value is None:
+        return shown == ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return shown == str(value)
+    return float(shown) == pytest.approx(float(value))
+
+
+@pytest.fixture
+def running(world) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A rollout held at 50% with traffic on both arms (nothing more arrives)."""
+    gw = world["gateway"]()
+    start(world["url"], "sup-v2", steps=[50, 100], min_requests=10_000)
+    drive(gw, 60)
+    until(lambda: httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()["current"]["arms"]["canary"]["requests"] >= 15,
+          timeout=30)  # fmt: skip
+    return {**world, "gw": gw}
+
+
+def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+           f"--user-data-dir={tmp / 'profile'}", *args]  # fmt: skip
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=180)
+
+
+def test_the_page_is_self_contained_and_read_only(running) -> None:  # type: ignore[no-untyped-def]
+    page = httpx.get(running["gw"].url + "/ui")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "<script" not in html and " src=" not in html and " href=" not in html and "<form" not in html
+    assert set(re.findall(r"https?://[^\"' ]+", html)) == {"http://www.w3.org/2000/svg"}
+    for chart in ("requests", "error_rate", "p95_ms", "score-chars"):
+        assert f'id="chart-support-{chart}"' in html
+    assert "rollout #1 of sup-v2 against sup-v1" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_in_chromium_the_numbers_equal_the_api_and_the_charts_render(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    Image = pytest.importorskip("PIL.Image")
+    gw = running["gw"]
+    api = httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()
+    dom = _chromium(["--dump-dom", gw.url + "/ui"], tmp_path).stdout
+    after = httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()
+    assert api["current"]["arms"] == after["current"]["arms"]  # no traffic moved meanwhile
+    shown = DATA.findall(dom)
+    keys = {k for k, _ in shown}
+    assert {"current.arms.canary.requests", "current.arms.control.error_rate",
+            "current.arms.canary.p95_ms", "current.metrics.0.difference.low"} <= keys  # fmt: skip
+    features = {f["id"]: f for f in httpx.get(gw.url + "/v1/models").json()["data"]}
+    for key, value in shown:
+        if key.startswith("features."):
+            expected = features[key.split(".")[1]]["canary_percent"]
+        else:
+            expected = lookup(api, key)
+        assert same(value, expected), (key, value, expected)
+    assert len(shown) >= 30
+    shot = tmp_path / "ui.png"
+    _chromium([f"--screenshot={shot}", "--window-size=1200,2600", gw.url + "/ui"], tmp_path)
+    import os
+
+    if os.environ.get("TUNEWISE_KEEP_SCREENSHOT"):  # to look at the page
+        shutil.copy(shot, os.environ["TUNEWISE_KEEP_SCREENSHOT"])
+    img = Image.open(shot).convert("RGB")
+    colours = {px[:3]: n for n, px in img.getcolors(maxcolors=1 << 20)}
+    rgb = lambda h: tuple(int(h[i : i + 2], 16) for i in (1, 3, 5))  # noqa: E731
+    assert colours.get(rgb(CONTROL), 0) > 500 and colours.get(rgb(CANARY), 0) > 500  # both series drawn
+
+
+def test_with_keys_the_page_asks_for_an_admin_key(world) -> None:  # type: ignore[no-untyped-def]
+    engine = get_engine(world["url"])
+    admin, _ = create_key(engine, "ops", admin=True, by="test")
+    client, _ = create_key(engine, "app", by="test")
+    gw = world["gateway"]()
+    anonymous = httpx.get(gw.url + "/ui")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")
+    basic = lambda key: {"Authorization": "Basic " + base64.b64encode(f"me:{key}".encode()).decode()}  # noqa: E731
+    assert httpx.get(gw.url + "/ui", headers=basic(client)).status_code == 403
+    assert httpx.get(gw.url + "/ui", headers=basic(admin)).status_code == 200
+    assert httpx.get(gw.url + "/ui", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
