@@ -37,7 +37,7 @@ def test_missing_items_block_the_start_and_name_their_commands(world, cli) -> No
     out = cli("checklist", "billing", "sup-v2", "--db", url)
     assert out.exit_code == 1
     text = " ".join(out.output.split())
-    for fix in ("tunewise flags set billing canary=0", "tunewise checklist billing --set owner=",
+    for fix in ("tunewise flags set billing canary=0", "tunewise checklist billing --record owner=",
                 "tunewise registry record-gate REPORT --feature billing"):
         assert fix in text, fix
     refused = cli("rollout", "start", "sup-v2", "--feature", "billing", "--db", url)
@@ -45,8 +45,8 @@ def test_missing_items_block_the_start_and_name_their_commands(world, cli) -> No
     msg = " ".join(refused.output.split())
     assert "4 missing item(s)" in msg and "owner: missing" in msg and "canary=0" in msg
     # filling items from the CLI: owner and trigger recorded, the flag set off
-    filled = cli("checklist", "billing", "sup-v2", "--db", url, "--set", "owner=bob@example.com",
-                 "--set", "retrain_trigger=weekly monitor --check")  # fmt: skip
+    filled = cli("checklist", "billing", "sup-v2", "--db", url, "--record", "owner=bob@example.com",
+                 "--record", "retrain_trigger=weekly monitor --check")  # fmt: skip
     assert "bob@example.com" in filled.output
     set_flag(get_engine(url), "billing", Flag(0), by="bob")
     still = cli("rollout", "start", "sup-v2", "--feature", "billing", "--db", url)

@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
     def checklist_cmd(
         feature: str = FEATURE,
         model: str = typer.Argument(None, help="The candidate (default: FEATURE@canary's holder)."),
-        set_: list[str] = typer.Option(None, "--set", help="Record an item: ITEM=VALUE (owner, cost, retrain_trigger, decision_record=FILE, ...)."),
+        record: list[str] = typer.Option(None, "--record", help="Record an item: ITEM=VALUE (owner, cost, retrain_trigger, decision_record=FILE, ...)."),
         by: str = BY,
         config: Path = CONFIG,
         db: str = DB,
@@ -223,10 +223,10 @@ def register(app: typer.Typer) -> None:
         from tunewise.serve.rollout.checklist import missing_items, record_item, run_checklist
 
         engine, ctx = _setup(config, db)
-        for entry in set_ or []:
+        for entry in record or []:
             item, sep, value = entry.partition("=")
             if not sep:
-                raise ConfigError(f"--set {entry!r}: use ITEM=VALUE, e.g. --set owner=ana@example.com")
+                raise ConfigError(f"--record {entry!r}: use ITEM=VALUE, e.g. --record owner=ana@example.com")
             record_item(engine, feature, item.strip(), value.strip(), by=_who(by))
         items = run_checklist(engine, feature, model, project=ctx.project,
                               project_source=ctx.source, golden_sha256=ctx.golden_sha256())  # fmt: skip

@@ -34,12 +34,11 @@ def print_status(st: dict[str, Any]) -> None:
     lease = st.get("lease") or {}
     if lease.get("holder"):
         console.print(f"controller: {lease['holder']} (lease until {lease['expires_at'][:19]})", markup=False)
-    table = Table(title="decisions", show_lines=False)
-    for col in ("time (UTC)", "decision", "share", "why"):
-        table.add_column(col, overflow="fold")
+    console.print("decisions (UTC):", markup=False)
     for d in st.get("decisions", []):
-        table.add_row(d["at"][:19].replace("T", " "), d["action"], f"{d['percent']:g}%", d["reason"])
-    console.print(table)
+        when = d["at"][:19].replace("T", " ")
+        console.print(f"  {when}  {d['action']:<17} {d['percent']:>5g}%  {d['reason']}",
+                      markup=False, soft_wrap=True)  # fmt: skip
 
 
 def _arms(cur: dict[str, Any]) -> None:

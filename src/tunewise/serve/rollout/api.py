@@ -75,10 +75,7 @@ def start_rollout(
             raise RolloutError(f"'{cand.name}' already holds {feature}@production")
         existing = records.live(s, feature, lock=True)
         if existing is not None:
-            raise RolloutError(
-                f"rollout #{existing.id} of '{existing.model}' on '{feature}' is {existing.state}; "
-                f"abort it first (`tunewise rollout abort {feature}`)"
-            )
+            raise RolloutError(_running(existing))
         canary = _holder(s, feature, "canary")
         if canary is None or canary.id != cand.id:
             aliases.promote(
@@ -239,7 +236,7 @@ def list_rollouts(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def check_startable(engine: Engine, model: str, feature: str) -> None:
-    """Fail early (before the checklist) when the model or feature cannot be rolled out."""
+    """Fail early (before the checklist) when the model is unknown or a rollout is running."""
     from tunewise.registry.lineage import find_model
 
     with transaction(engine) as s:
@@ -247,6 +244,16 @@ def check_startable(engine: Engine, model: str, feature: str) -> None:
             find_model(s, model)
         except RegistryError as exc:
             raise RolloutError(str(exc)) from None
+        existing = records.live(s, feature)
+        if existing is not None:
+            raise RolloutError(_running(existing))
+
+
+def _running(r: Rollout) -> str:
+    return (
+        f"rollout #{r.id} of '{r.model}' on '{r.feature}' is {r.state}; abort it first "
+        f"(`tunewise rollout abort {r.feature}`)"
+    )
 
 
 def launch(
@@ -265,7 +272,15 @@ def launch(
     (`overrides` replace fields of the `rollout:` section for this rollout)."""
     from tunewise.serve.rollout.checklist import run_checklist
 
-    cfg = RolloutConfig.model_validate({**ctx.config.model_dump(), **(overrides or {})})
+    from pydantic import ValidationError
+
+    try:
+        cfg = RolloutConfig.model_validate({**ctx.config.model_dump(), **(overrides or {})})
+    except ValidationError as exc:
+        from tunewise.config import _humanize
+
+        problems = "; ".join(_humanize(e) for e in exc.errors())  # type: ignore[arg-type]
+        raise ConfigError(f"rollout settings: {problems}") from None
     check_startable(engine, model, feature)
     golden = ctx.golden_sha256()
     items = run_checklist(engine, feature, model, project=ctx.project,

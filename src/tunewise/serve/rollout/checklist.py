@@ -4,7 +4,7 @@ Each item is found (with its value and where it came from) or missing (with the 
 fills it). `tunewise rollout start` refuses while one is missing, unless forced with a reason
 that is recorded with the rollout. Items that no artifact carries (an owner, a cost projection
 made elsewhere, a retrain trigger run by cron) can be recorded with
-`tunewise checklist FEATURE --set ITEM=VALUE`, a registry event like any other.
+`tunewise checklist FEATURE --record ITEM=VALUE`, a registry event like any other.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _missing(name: str, fix: str, value: str | None = None) -> Item:
 
 
 def _record_fix(feature: str, name: str, example: str) -> str:
-    return f"`tunewise checklist {feature} --set {name}='{example}'`"
+    return f"`tunewise checklist {feature} --record {name}='{example}'`"
 
 
 def recorded(s: Session, feature: str) -> dict[str, tuple[str, str]]:

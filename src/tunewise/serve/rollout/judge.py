@@ -212,26 +212,25 @@ def stage_verdict(
     n_canary: int,
     min_requests: int,
     time_up: bool,
-    wait_text: str = "",
+    shadow: bool = False,
 ) -> StageVerdict:
-    """What a step's figures say (never `pass` or `fail` on missing data)."""
+    """What a step's figures say (never `pass` or `fail` on missing data). In the shadow stage
+    both counts are the mirrored pairs."""
     failed = [r for r in results if r.verdict == "fail"]
     if failed:
         return StageVerdict("fail", "; ".join(r.sentence() for r in failed))
-    short = [
-        f"{name} has {n} of the {min_requests} requests a step needs"
-        for name, n in (("canary", n_canary), ("control", n_control))
-        if n < min_requests
-    ]
+    arms = (("shadow", n_canary),) if shadow else (("canary", n_canary), ("control", n_control))
+    unit = "mirrored requests the shadow stage needs" if shadow else "requests a step needs"
+    short = [f"{name} has {n} of the {min_requests} {unit}" for name, n in arms if n < min_requests]
     if not time_up:
-        return StageVerdict("wait", wait_text or "the step's interval has not passed")
+        return StageVerdict("wait", "the interval has not passed")
     if short:
         return StageVerdict("hold", "; ".join(short))
     judged = [r.metric for r in results if r.verdict == "ok"]
+    counts = f"{n_canary} mirrored requests" if shadow else f"{n_canary} canary and {n_control} control requests"
     return StageVerdict(
         "pass",
-        f"{n_canary} canary and {n_control} control requests; no metric worse beyond its margin "
-        f"({', '.join(judged) or 'none judged'})",
+        f"{counts}; no metric worse beyond its margin ({', '.join(judged) or 'none judged'})",
     )
 
 

@@ -242,7 +242,7 @@ def look_shadow(s: Session, r: Rollout, now: datetime) -> Look:
     pairs = data["summary"]["pairs"]
     verdict = stage_verdict(
         results, n_control=pairs, n_canary=pairs, min_requests=cfg.min_requests,
-        time_up=now - since >= interval,
+        time_up=now - since >= interval, shadow=True,
     )  # fmt: skip
     figures = {
         "stage": stage_name(r),
