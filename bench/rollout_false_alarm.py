@@ -86,7 +86,9 @@ def run_many(runs: int, canary: Any, seed: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=1000, help="A/A rollouts (default 1000).")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -96,12 +98,10 @@ def main() -> None:
     from tunewise.serve.rollout.simulate import Traffic
 
     cfg = RolloutConfig()
-    result: dict[str, Any] = {
-        "machine": _machine(),
-        "settings": {"steps": cfg.steps, "alpha": cfg.alpha, "min_requests": cfg.min_requests,
-                     "margins": cfg.judged(), "requests_per_look": 400, "looks_per_interval": 10,
-                     "traffic": Traffic().__dict__},  # fmt: skip
-    }
+    settings = {"steps": cfg.steps, "alpha": cfg.alpha, "min_requests": cfg.min_requests,
+                "margins": cfg.judged(), "requests_per_look": 400, "looks_per_interval": 10,
+                "traffic": Traffic().__dict__}  # fmt: skip
+    result: dict[str, Any] = {"machine": _machine(), "settings": settings}
     result["a_a"] = run_many(args.runs, Traffic(), seed=1)
     print("A/A:", result["a_a"], flush=True)
     worse = {

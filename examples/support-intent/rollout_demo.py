@@ -36,7 +36,16 @@ HERE = Path(__file__).resolve().parent
 FEATURE = "support-intent"
 QUALITY = {"sim-support-v1": 0.88, "sim-support-v2": 0.94, "sim-support-broken": 0.94}
 PROSE = "I'm not sure what you mean. Could you describe the problem in more detail?"
-INTENTS = ["refund", "billing", "shipping", "technical", "account", "cancellation", "product_question", "other"]
+INTENTS = [
+    "refund",
+    "billing",
+    "shipping",
+    "technical",
+    "account",
+    "cancellation",
+    "product_question",
+    "other",
+]
 
 
 def tickets() -> list[tuple[list[dict[str, str]], str]]:
@@ -61,7 +70,10 @@ def simulated_models(answers: dict[str, str]) -> Any:
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "sim"} for m in QUALITY]}
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "owned_by": "sim"} for m in QUALITY],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> dict[str, Any]:
@@ -74,9 +86,20 @@ def simulated_models(answers: dict[str, str]) -> Any:
             wrong = json.loads(answer) | {"intent": rng.choice(INTENTS)}
             answer = json.dumps(wrong)
         usage = {"prompt_tokens": 90, "completion_tokens": 12, "total_tokens": 102}
-        return {"id": f"sim-{rng.randrange(10**9)}", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "usage": usage,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}
+        return {
+            "id": f"sim-{rng.randrange(10**9)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "usage": usage,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
 
     return app
 
@@ -135,26 +158,39 @@ def users(gateway_url: str, stop: threading.Event, answers: dict[str, str], seed
     while not stop.is_set():
         prompt, truth = rng.choice(pool)
         try:
-            reply = client.chat.completions.create(model=FEATURE, messages=prompt,  # type: ignore[arg-type]
-                                                   user=f"customer-{rng.randrange(5000)}")
+            reply = client.chat.completions.create(
+                model=FEATURE,
+                messages=prompt,  # type: ignore[arg-type]
+                user=f"customer-{rng.randrange(5000)}",
+            )
         except openai.APIError:
             continue
         if rng.random() < 0.3:  # some users rate the answer
             try:
-                good = json.loads(reply.choices[0].message.content or "")["intent"] == json.loads(truth)["intent"]
+                good = (
+                    json.loads(reply.choices[0].message.content or "")["intent"]
+                    == json.loads(truth)["intent"]
+                )
             except (ValueError, KeyError, TypeError):
                 good = False
             try:
-                httpx.post(gateway_url + "/v1/feedback", json={"response_id": reply.id, "rating": float(good)})
+                httpx.post(
+                    gateway_url + "/v1/feedback",
+                    json={"response_id": reply.id, "rating": float(good)},
+                )
             except httpx.HTTPError:
                 continue  # the gateway is shutting down
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--candidate", choices=["good", "broken"], default="good")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--keep-serving", action="store_true", help="Keep the gateway up at the end (Ctrl-C stops).")
+    parser.add_argument(
+        "--keep-serving", action="store_true", help="Keep the gateway up at the end (Ctrl-C stops)."
+    )
     args = parser.parse_args()
 
     from tunewise.config import load_config
@@ -178,12 +214,17 @@ def main() -> None:
     serve = ServeConfig.model_validate({"upstreams": {"sim": {"kind": "openai", "base_url": sims.url + "/v1",
                                         "serves": ["sim-*"], "timeout_s": 10}}, "flags_ttl_s": 0.5})  # fmt: skip
     project = load_config(config)
-    gateway = ServerThread(create_app(serve, db_url=db, rollout=rollout_context(project, config))).start()
+    gateway = ServerThread(
+        create_app(serve, db_url=db, rollout=rollout_context(project, config))
+    ).start()
     print(f"tunewise serve is up at {gateway.url}/v1 (page: {gateway.url}/ui)")
     model = "sim-support-v2" if args.candidate == "good" else "sim-support-broken"
     print(tw("rollout", "start", model, "--feature", FEATURE, "-c", str(config), "--shadow", "25"))
     stop = threading.Event()
-    crowd = [threading.Thread(target=users, args=(gateway.url, stop, answers, i), daemon=True) for i in range(4)]
+    crowd = [
+        threading.Thread(target=users, args=(gateway.url, stop, answers, i), daemon=True)
+        for i in range(4)
+    ]
     for t in crowd:
         t.start()
     engine = get_engine(db)

@@ -93,7 +93,9 @@ def gateway(url: str, upstreams: dict[str, Any], *, rollout: dict[str, Any] | No
     return ServerThread(create_app(cfg, db_url=url, rollout=ctx)).start()
 
 
-def scripted_upstream(server: ServerThread, serves: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+def scripted_upstream(
+    server: ServerThread, serves: list[str] | None = None, **kw: Any
+) -> dict[str, Any]:
     up = {"kind": "openai", "base_url": server.url + "/v1", "timeout_s": 5, "retries": 0, **kw}
     if serves is not None:
         up["serves"] = serves
@@ -118,7 +120,9 @@ def send(gw: ServerThread, user: str, model: str = "support", key: str = "k") ->
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
     started = time.monotonic()
     try:
-        raw = client.chat.completions.with_raw_response.create(model=model, messages=MSG, user=user, max_tokens=16)
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=MSG, user=user, max_tokens=16
+        )
         h = raw.headers
         return Reply(user, h.get("x-tunewise-arm"), bool(h.get("x-tunewise-fallback")),
                      time.monotonic() - started, raw.parse().id, 200)  # fmt: skip

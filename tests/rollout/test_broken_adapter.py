@@ -16,7 +16,7 @@ from tunewise.store import get_engine
 
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
-from local_helpers import build_adapter, lively_copy  # noqa: E402
+from local_helpers import build_adapter, lively_copy
 
 
 def break_adapter(folder: Path) -> Path:
@@ -26,7 +26,10 @@ def break_adapter(folder: Path) -> Path:
 
     path = folder / "adapter_model.safetensors"
     weights = load_file(path)
-    save_file({k: torch.full_like(v, float("nan")) if "lora_B" in k else v for k, v in weights.items()}, path)
+    save_file(
+        {k: torch.full_like(v, float("nan")) if "lora_B" in k else v for k, v in weights.items()},
+        path,
+    )
     return folder
 
 
@@ -37,16 +40,26 @@ def test_a_broken_adapter_is_rolled_back_on_live_traffic(tiny_model: Path, tmp_p
     url = f"sqlite:///{tmp_path / 'tunewise.db'}"
     reg = Registry(url)
     reg.register_model(build_adapter(model, tmp_path / "support-v1", 1), name="support-v1")
-    reg.register_model(break_adapter(build_adapter(model, tmp_path / "broken", 2)), name="support-broken")
+    reg.register_model(
+        break_adapter(build_adapter(model, tmp_path / "broken", 2)), name="support-broken"
+    )
     for cand, ref in (("support-v1", "base"), ("support-broken", "support-v1")):
         reg.record_gate({"decision": "accept", "candidate": cand, "baseline": ref, "golden_sha256": GOLDEN,
                          "rules": []}, feature="support", baseline=None if ref != "base" else "tiny")  # fmt: skip
         if cand == "support-v1":
             reg.promote("support-v1", feature="support", reason="first release")
-    local = {"kind": "local", "base": str(model), "served_name": "tiny", "max_tokens": 16, "max_batch": 8}
+    local = {
+        "kind": "local",
+        "base": str(model),
+        "served_name": "tiny",
+        "max_tokens": 16,
+        "max_batch": 8,
+    }
     gw = gateway(url, {"laptop": local})
     try:
-        cfg = RolloutConfig(steps=[50, 100], interval="1s", min_requests=40, min_samples=10, tick="0.2s")
+        cfg = RolloutConfig(
+            steps=[50, 100], interval="1s", min_requests=40, min_samples=10, tick="0.2s"
+        )
         start_rollout(get_engine(url), "support-broken", "support", cfg=cfg, by="ana")
         st = until(lambda: rollout_state(url)["state"] != "running" and rollout_state(url),
                    timeout=240, step=lambda: drive(gw, 16))  # fmt: skip

@@ -22,23 +22,36 @@ def test_a_ready_feature_has_every_item_with_its_source(world, cli) -> None:  # 
     assert items["decision_record"]["source"].endswith("sup-v2/decision.json")
     assert "fine_tune" in items["decision_record"]["value"]
     assert "8 safety case(s), none worse" in items["safety"]["value"]
-    assert items["cost"]["value"] == "training $1.25 on openai:gpt-4o-mini; inference $90.00 -> $40.00 a month"
+    assert (
+        items["cost"]["value"]
+        == "training $1.25 on openai:gpt-4o-mini; inference $90.00 -> $40.00 a month"
+    )
     assert items["rollback_target"]["value"] == "sup-v1 (files verified)"
-    assert items["owner"]["value"] == "ana@example.com" and "registry event" in items["owner"]["source"]
+    assert (
+        items["owner"]["value"] == "ana@example.com"
+        and "registry event" in items["owner"]["source"]
+    )
 
 
 def test_missing_items_block_the_start_and_name_their_commands(world, cli) -> None:  # type: ignore[no-untyped-def]
     url, reg = world["url"], world["reg"]
     # a second feature: a control, a candidate with a blocked gate, no recorded items, flag on
-    reg.record_gate(gate("sup-v1", "base", "billing"), feature="billing", baseline="HuggingFaceTB/SmolLM2-135M-Instruct")
+    reg.record_gate(
+        gate("sup-v1", "base", "billing"),
+        feature="billing",
+        baseline="HuggingFaceTB/SmolLM2-135M-Instruct",
+    )
     reg.promote("sup-v1", feature="billing")
     reg.record_gate(gate("sup-v2", "sup-v1", "billing", passed=False), feature="billing")
     set_flag(get_engine(url), "billing", Flag(1000), by="bob")
     out = cli("checklist", "billing", "sup-v2", "--db", url)
     assert out.exit_code == 1
     text = " ".join(out.output.split())
-    for fix in ("tunewise flags set billing canary=0", "tunewise checklist billing --record owner=",
-                "tunewise registry record-gate REPORT --feature billing"):
+    for fix in (
+        "tunewise flags set billing canary=0",
+        "tunewise checklist billing --record owner=",
+        "tunewise registry record-gate REPORT --feature billing",
+    ):
         assert fix in text, fix
     refused = cli("rollout", "start", "sup-v2", "--feature", "billing", "--db", url)
     assert refused.exit_code == 11

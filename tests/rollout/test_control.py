@@ -35,7 +35,10 @@ def test_admin_routes_start_pause_and_refuse_a_second_rollout(world, cli) -> Non
     drive(gw, 20, key=app)
     paused = httpx.post(api + "/support/pause", json={"reason": "investigating"}, headers=ops)
     assert paused.json()["state"] == "paused"
-    assert httpx.get(api + "/support", headers=ops).json()["decisions"][-1]["reason"] == "investigating"
+    assert (
+        httpx.get(api + "/support", headers=ops).json()["decisions"][-1]["reason"]
+        == "investigating"
+    )
     resumed = cli("rollout", "resume", "support", "--db", url, "--json")
     assert json.loads(resumed.output)["state"] == "running"
     status = cli("rollout", "status", "support", "--db", url)

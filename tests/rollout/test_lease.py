@@ -33,7 +33,9 @@ def test_lease_is_taken_renewed_expires_and_fences(any_url: str) -> None:
     engine, ttl, now = get_engine(any_url), timedelta(seconds=30), utcnow()
     assert lease.acquire(engine, "support", "a", ttl, now) is None
     assert lease.acquire(engine, "support", "b", ttl, now) == "a"  # held: hands off
-    assert lease.acquire(engine, "support", "a", ttl, now + timedelta(seconds=20)) is None  # renewed
+    assert (
+        lease.acquire(engine, "support", "a", ttl, now + timedelta(seconds=20)) is None
+    )  # renewed
     assert lease.acquire(engine, "support", "b", ttl, now + timedelta(seconds=40)) == "a"
     later = now + timedelta(seconds=51)  # a's renewal expired
     assert lease.acquire(engine, "support", "b", ttl, later) is None

@@ -33,7 +33,11 @@ def test_a_good_candidate_ramps_through_every_step_and_is_promoted(world, cli) -
     assert done["state"] == "promoted", done["outcome"]
     actions = [d["action"] for d in done["decisions"]]
     assert actions[0] == "started" and actions[-1] == "promoted"
-    assert [d["percent"] for d in done["decisions"] if d["action"] == "step_passed"] == [20, 50, 100]
+    assert [d["percent"] for d in done["decisions"] if d["action"] == "step_passed"] == [
+        20,
+        50,
+        100,
+    ]
     assert "rolled_back" not in actions
     assert world["reg"].holder("support") == "sup-v2"
     # every figure is in the registry: lineage shows the rollout between the gate and the alias
@@ -57,7 +61,9 @@ def test_a_good_candidate_ramps_through_every_step_and_is_promoted(world, cli) -
 
 def test_a_canary_failing_30_percent_is_rolled_back_with_the_figures(world) -> None:  # type: ignore[no-untyped-def]
     gw, url = world["gateway"](), world["url"]
-    httpx.post(world["flaky"].url + "/_faults", json={"model": "sup-flaky", "error_rate": 0.3, "seed": 3})
+    httpx.post(
+        world["flaky"].url + "/_faults", json={"model": "sup-flaky", "error_rate": 0.3, "seed": 3}
+    )
     # enough requests per step that a 30% failure rate is told from control's 0% with the
     # false-alarm budget split over 2 steps and 8 metrics (the default of 200 is more than enough)
     start(url, "sup-flaky", steps=[50, 100], min_requests=150)
@@ -73,7 +79,10 @@ def test_a_canary_failing_30_percent_is_rolled_back_with_the_figures(world) -> N
     until(lambda: all(r.arm == "control" for r in drive(gw, 10)) or None, timeout=5)
     assert all(r.status == 200 for r in replies)
     event = world["reg"].events(feature="support", kind="rollout.rolled_back")[0]
-    assert event["model"] == "sup-flaky" and event["detail"]["figures"]["metrics"] == last["figures"]["metrics"]
+    assert (
+        event["model"] == "sup-flaky"
+        and event["detail"]["figures"]["metrics"] == last["figures"]["metrics"]
+    )
 
 
 def test_a_step_with_too_little_traffic_holds_instead_of_deciding(world) -> None:  # type: ignore[no-untyped-def]

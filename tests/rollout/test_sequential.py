@@ -14,7 +14,9 @@ from tunewise.serve.rollout.sequential import Moments, boundary, diff_cs, mean_c
 from tunewise.serve.rollout.simulate import Traffic, false_alarm_rate
 
 
-def growthbook_halfwidth(s2: float, n: float, tuning: float, alpha: float, two_sided: bool) -> float:
+def growthbook_halfwidth(
+    s2: float, n: float, tuning: float, alpha: float, two_sided: bool
+) -> float:
     """gbstats' sequentialIntervalHalfwidth(OneSided), written out in its own parameterization."""
     a = alpha if two_sided else 2 * alpha
     rho = math.sqrt((-2 * math.log(a) + math.log(-2 * math.log(a) + 1)) / tuning)
@@ -22,15 +24,26 @@ def growthbook_halfwidth(s2: float, n: float, tuning: float, alpha: float, two_s
         return math.sqrt(s2) * math.sqrt(
             2 * (n * rho**2 + 1) * math.log(math.sqrt(n * rho**2 + 1) / alpha) / (n * rho) ** 2
         )
-    part = 2 * (n * rho**2 + 1) / (n * rho) ** 2 * math.log(1 + math.sqrt(n * rho**2 + 1) / (2 * alpha))
+    part = (
+        2
+        * (n * rho**2 + 1)
+        / (n * rho) ** 2
+        * math.log(1 + math.sqrt(n * rho**2 + 1) / (2 * alpha))
+    )
     return math.sqrt(s2 * part)
 
 
 @pytest.mark.parametrize("one_sided", [False, True])
-@pytest.mark.parametrize(("n", "tuning", "alpha"), [(100, 5000, 0.05), (4000, 5000, 0.01), (50, 200, 0.003)])
-def test_half_width_is_the_published_formula(n: int, tuning: int, alpha: float, one_sided: bool) -> None:
+@pytest.mark.parametrize(
+    ("n", "tuning", "alpha"), [(100, 5000, 0.05), (4000, 5000, 0.01), (50, 200, 0.003)]
+)
+def test_half_width_is_the_published_formula(
+    n: int, tuning: int, alpha: float, one_sided: bool
+) -> None:
     mine = boundary(n, alpha, rho2(alpha, tuning, one_sided=one_sided), one_sided=one_sided)
-    assert mine == pytest.approx(growthbook_halfwidth(1.0, n, tuning, alpha, not one_sided), rel=1e-12)
+    assert mine == pytest.approx(
+        growthbook_halfwidth(1.0, n, tuning, alpha, not one_sided), rel=1e-12
+    )
 
 
 def test_two_arm_interval_uses_both_variances_and_the_total_count() -> None:

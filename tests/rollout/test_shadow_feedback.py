@@ -37,7 +37,10 @@ def test_shadow_leaves_user_latency_unchanged_and_records_the_comparison(world) 
     # users only ever see control, and never wait for the candidate's 0.8 s
     assert all(r.arm == "control" and r.status == 200 for r in during)
     assert max(r.latency_s for r in during) < 0.8
-    assert statistics.median(r.latency_s for r in during) < statistics.median(r.latency_s for r in before) + 0.1
+    assert (
+        statistics.median(r.latency_s for r in during)
+        < statistics.median(r.latency_s for r in before) + 0.1
+    )
     cur = until(lambda: (rollout_state(url)["current"] or {}).get("shadow", {}).get("pairs", 0) >= 25
                 and rollout_state(url)["current"], timeout=60, step=lambda: drive(gw, 10))  # fmt: skip
     shadow = cur["shadow"]
@@ -51,9 +54,17 @@ def test_shadow_leaves_user_latency_unchanged_and_records_the_comparison(world) 
                timeout=60, step=lambda: drive(gw, 10))  # fmt: skip
     decided = [d for d in st["decisions"] if d["action"] != "held"]  # held: waiting for pairs
     actions = [(d["action"], d["percent"]) for d in decided]
-    assert actions == [("started", 0), ("step_passed", 0), ("step_started", 20), ("rolled_back", 20)]
+    assert actions == [
+        ("started", 0),
+        ("step_passed", 0),
+        ("step_started", 20),
+        ("rolled_back", 20),
+    ]
     passed = decided[1]
-    assert passed["reason"].startswith("shadow 100% passed") and passed["figures"]["shadow"]["pairs"] >= 40
+    assert (
+        passed["reason"].startswith("shadow 100% passed")
+        and passed["figures"]["shadow"]["pairs"] >= 40
+    )
     assert "slow_share" in st["outcome"]
 
 
@@ -69,7 +80,9 @@ def test_a_candidate_failing_in_shadow_is_rolled_back_before_any_user_sees_it(wo
 
 
 def _feedback(gw: object, key: str, **body: object) -> httpx.Response:
-    return httpx.post(gw.url + "/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"})  # type: ignore[attr-defined]
+    return httpx.post(
+        gw.url + "/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}
+    )  # type: ignore[attr-defined]
 
 
 def test_feedback_counts_for_the_arm_that_answered(world) -> None:  # type: ignore[no-untyped-def]
@@ -84,11 +97,15 @@ def test_feedback_counts_for_the_arm_that_answered(world) -> None:  # type: igno
                          outcome="resolved" if good else "escalated")  # fmt: skip
         assert resp.status_code == 200, resp.text
         assert resp.json()["arm"] == r.arm
-    st = until(lambda: rollout_state(url)["state"] == "rolled_back" and rollout_state(url), timeout=30)
+    st = until(
+        lambda: rollout_state(url)["state"] == "rolled_back" and rollout_state(url), timeout=30
+    )
     arms = st["decisions"][-1]["figures"]["arms"]  # as soon as each arm had min_samples (10)
     assert arms["canary"]["ratings"] >= 10 and arms["canary"]["rating"] == 0.0
     assert arms["control"]["rating"] == 1.0 and arms["canary"]["bad_outcome"] == 1.0
-    failed = {m["metric"] for m in st["decisions"][-1]["figures"]["metrics"] if m["verdict"] == "fail"}
+    failed = {
+        m["metric"] for m in st["decisions"][-1]["figures"]["metrics"] if m["verdict"] == "fail"
+    }
     assert failed <= {"rating", "bad_outcome"} and failed
 
 

@@ -19,7 +19,9 @@ from tunewise.serve.keys import create_key
 from tunewise.serve.rollout.page import CANARY, CONTROL
 from tunewise.store import get_engine
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 DATA = re.compile(r'data-key="([^"]+)" data-value="([^"]*)"')
 
 
@@ -63,7 +65,12 @@ def test_the_page_is_self_contained_and_read_only(running) -> None:  # type: ign
     page = httpx.get(running["gw"].url + "/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
-    assert "<script" not in html and " src=" not in html and " href=" not in html and "<form" not in html
+    assert (
+        "<script" not in html
+        and " src=" not in html
+        and " href=" not in html
+        and "<form" not in html
+    )
     assert set(re.findall(r"https?://[^\"' ]+", html)) == {"http://www.w3.org/2000/svg"}
     for chart in ("requests", "error_rate", "p95_ms", "score-chars"):
         assert f'id="chart-support-{chart}"' in html
@@ -71,7 +78,9 @@ def test_the_page_is_self_contained_and_read_only(running) -> None:  # type: ign
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_in_chromium_the_numbers_equal_the_api_and_the_charts_render(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_in_chromium_the_numbers_equal_the_api_and_the_charts_render(
+    running, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     Image = pytest.importorskip("PIL.Image")
     gw = running["gw"]
     api = httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()
@@ -99,7 +108,9 @@ def test_in_chromium_the_numbers_equal_the_api_and_the_charts_render(running, tm
     img = Image.open(shot).convert("RGB")
     colours = {px[:3]: n for n, px in img.getcolors(maxcolors=1 << 20)}
     rgb = lambda h: tuple(int(h[i : i + 2], 16) for i in (1, 3, 5))  # noqa: E731
-    assert colours.get(rgb(CONTROL), 0) > 500 and colours.get(rgb(CANARY), 0) > 500  # both series drawn
+    assert (
+        colours.get(rgb(CONTROL), 0) > 500 and colours.get(rgb(CANARY), 0) > 500
+    )  # both series drawn
 
 
 def test_with_keys_the_page_asks_for_an_admin_key(world) -> None:  # type: ignore[no-untyped-def]
@@ -108,8 +119,15 @@ def test_with_keys_the_page_asks_for_an_admin_key(world) -> None:  # type: ignor
     client, _ = create_key(engine, "app", by="test")
     gw = world["gateway"]()
     anonymous = httpx.get(gw.url + "/ui")
-    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")
-    basic = lambda key: {"Authorization": "Basic " + base64.b64encode(f"me:{key}".encode()).decode()}  # noqa: E731
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith(
+        "Basic"
+    )
+
+    def basic(key: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"me:{key}".encode()).decode()}
+
     assert httpx.get(gw.url + "/ui", headers=basic(client)).status_code == 403
     assert httpx.get(gw.url + "/ui", headers=basic(admin)).status_code == 200
-    assert httpx.get(gw.url + "/ui", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    assert (
+        httpx.get(gw.url + "/ui", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    )

@@ -172,6 +172,11 @@ DbUrl = Annotated[str | None, config_option("registry.url", "--db", "--url", hel
 RegistryGolden = Annotated[Path | None, config_option("registry.golden", "--golden", help="Golden set file defining the current golden set.", convert=_absolute)]  # fmt: skip
 StaleDays = Annotated[int | None, config_option("registry.stale_days", "--days", help="Age in days without re-evaluation.")]  # fmt: skip
 
+# rollout: (tunewise rollout start)
+RolloutSteps = Annotated[str | None, config_option("rollout.steps", "--steps", help="Canary shares in percent, in order, ending at 100: 5,25,50,100.")]  # fmt: skip
+RolloutInterval = Annotated[str | None, config_option("rollout.interval", "--interval", help="Shortest time at each step: 10m, 30s, 1h.")]  # fmt: skip
+RolloutMinRequests = Annotated[int | None, config_option("rollout.min_requests", "--min-requests", help="Requests each arm needs before a step can pass.")]  # fmt: skip
+
 # decide: (tunewise decide)
 CitesLiveDocuments = Annotated[bool | None, config_option("decide.cites_live_documents", "--cites-live-documents/--no-cites-live-documents", help="Answers must cite live documents.")]  # fmt: skip
 FactsChange = Annotated[str | None, config_option("decide.facts_change", "--facts-change", help="never | yearly | monthly | weekly | daily.")]  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import console
 
 CONFIG = typer.Option(
@@ -37,20 +38,20 @@ rollout_app = typer.Typer(
 )
 
 
-def _setup(config: Path | None, db: str | None) -> tuple[Any, Any]:
-    """(engine, RolloutContext) from the options."""
+def _setup(ctx: typer.Context, config: Path | None, db: str | None) -> tuple[Any, Any]:
+    """(engine, RolloutContext) from the options: the config file (default ./tunewise.yaml when
+    present) with `--set` and the rollout options applied, and the database."""
+    from tunewise.cli import options as o
+    from tunewise.config import load_config
     from tunewise.serve.rollout.context import rollout_context
     from tunewise.store import get_engine, resolve_url
 
     path = config or (Path("tunewise.yaml") if Path("tunewise.yaml").is_file() else None)
-    project, config_url = None, None
-    if path is not None:
-        from tunewise.config import load_config
-
-        project = load_config(path)
-        config_url = project.registry.url
-        if config_url and "://" not in config_url:
-            config_url = str(project.resolve(config_url))
+    overrides = o.overrides(ctx)
+    project = load_config(path, overrides) if path or overrides else None
+    config_url = project.registry.url if project else None
+    if project and config_url and "://" not in config_url:
+        config_url = str(project.resolve(config_url))
     engine = get_engine(resolve_url(db, config_url))
     return engine, rollout_context(project, path)
 
@@ -67,16 +68,26 @@ def _print_json(obj: Any) -> None:
 
 @rollout_app.command("start")
 def start_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="The candidate: a registered model name or folder."),
     feature: str = typer.Option(..., "--feature", "-f", help="The feature to roll it out on."),
-    steps: str = typer.Option(None, "--steps", help="Canary shares in percent (default rollout.steps: 5,25,50,100)."),
-    interval: str = typer.Option(None, "--interval", help="Shortest time per step: 10m, 30s, 1h (default rollout.interval)."),
-    min_requests: int = typer.Option(None, "--min-requests", help="Requests each arm needs before a step can pass (default rollout.min_requests)."),
-    shadow: float = typer.Option(0.0, "--shadow", help="First mirror this percent of control's requests to the candidate (users see control only)."),
-    force: bool = typer.Option(False, "--force", help="Start although checklist items are missing (needs --reason; recorded)."),
+    steps: o.RolloutSteps = None,
+    interval: o.RolloutInterval = None,
+    min_requests: o.RolloutMinRequests = None,
+    shadow: float = typer.Option(
+        0.0,
+        "--shadow",
+        help="First mirror this percent of control's requests to the candidate (users see control only).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Start although checklist items are missing (needs --reason; recorded).",
+    ),
     reason: str = REASON,
     by: str = BY,
     config: Path = CONFIG,
+    sets: o.Sets = None,
     db: str = DB,
     as_json: bool = JSON,
 ) -> None:
@@ -91,11 +102,10 @@ def start_cmd(
     """
     from tunewise.serve.rollout.api import launch
 
-    engine, ctx = _setup(config, db)
-    overrides = {k: v for k, v in (("steps", steps), ("interval", interval),
-                                   ("min_requests", min_requests)) if v is not None}  # fmt: skip
-    out = launch(engine, model, feature, ctx, overrides=overrides, shadow=shadow, force=force,
-                 reason=reason, by=_who(by))  # fmt: skip
+    engine, rctx = _setup(ctx, config, db)
+    out = launch(
+        engine, model, feature, rctx, shadow=shadow, force=force, reason=reason, by=_who(by)
+    )
     if as_json:
         _print_json(out)
         return
@@ -107,13 +117,14 @@ def start_cmd(
 
 @rollout_app.command("status")
 def status_cmd(
-    feature: str = FEATURE, config: Path = CONFIG, db: str = DB, as_json: bool = JSON
-) -> None:
+    ctx: typer.Context, feature: str = FEATURE, config: Path = CONFIG, sets: o.Sets = None,
+    db: str = DB, as_json: bool = JSON,
+) -> None:  # fmt: skip
     """The feature's latest rollout: stage, per-arm figures, each metric's verdict, decisions."""
     from tunewise.cli.rollout_view import print_status
     from tunewise.serve.rollout.api import rollout_status
 
-    engine, _ = _setup(config, db)
+    engine, _ = _setup(ctx, config, db)
     out = rollout_status(engine, feature)
     if as_json:
         _print_json(out)
@@ -121,44 +132,52 @@ def status_cmd(
         print_status(out)
 
 
-def _act(name: str, feature: str, reason: str | None, by: str | None, config: Path | None,
-         db: str | None, as_json: bool) -> None:  # fmt: skip
+def _act(ctx: typer.Context, name: str, feature: str, reason: str | None, by: str | None,
+         config: Path | None, db: str | None, as_json: bool) -> None:  # fmt: skip
     from tunewise.serve.rollout import api
 
-    fn = {"pause": api.pause_rollout, "resume": api.resume_rollout, "abort": api.abort_rollout}[name]
-    engine, _ = _setup(config, db)
+    fn = {"pause": api.pause_rollout, "resume": api.resume_rollout, "abort": api.abort_rollout}[
+        name
+    ]
+    engine, _ = _setup(ctx, config, db)
     out = fn(engine, feature, reason=reason, by=_who(by))
     if as_json:
         _print_json(out)
     else:
-        console.print(f"rollout #{out['id']} on {feature}: {out['state']} ({out['stage']})", markup=False)
+        console.print(
+            f"rollout #{out['id']} on {feature}: {out['state']} ({out['stage']})", markup=False
+        )
 
 
 @rollout_app.command("pause")
-def pause_cmd(feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
+def pause_cmd(ctx: typer.Context, feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
               db: str = DB, as_json: bool = JSON) -> None:  # fmt: skip
     """Stop the controller's decisions; the canary keeps its current share."""
-    _act("pause", feature, reason, by, config, db, as_json)
+    _act(ctx, "pause", feature, reason, by, config, db, as_json)
 
 
 @rollout_app.command("resume")
-def resume_cmd(feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
+def resume_cmd(ctx: typer.Context, feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
                db: str = DB, as_json: bool = JSON) -> None:  # fmt: skip
     """Resume a paused rollout: its current step starts over, with fresh data, at its share."""
-    _act("resume", feature, reason, by, config, db, as_json)
+    _act(ctx, "resume", feature, reason, by, config, db, as_json)
 
 
 @rollout_app.command("abort")
-def abort_cmd(feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
+def abort_cmd(ctx: typer.Context, feature: str = FEATURE, reason: str = REASON, by: str = BY, config: Path = CONFIG,
               db: str = DB, as_json: bool = JSON) -> None:  # fmt: skip
     """Roll back now: the canary's share drops to 0 on every server (within serve.flags_ttl_s)."""
-    _act("abort", feature, reason, by, config, db, as_json)
+    _act(ctx, "abort", feature, reason, by, config, db, as_json)
 
 
 @rollout_app.command("tick")
 def tick_cmd(
-    features: list[str] = typer.Argument(None, help="Features to look at (default: every live rollout)."),
+    ctx: typer.Context,
+    features: list[str] = typer.Argument(
+        None, help="Features to look at (default: every live rollout)."
+    ),
     config: Path = CONFIG,
+    sets: o.Sets = None,
     db: str = DB,
     as_json: bool = JSON,
 ) -> None:
@@ -169,7 +188,7 @@ def tick_cmd(
     from tunewise.serve.rollout.controller import live_features, tick
     from tunewise.serve.rollout.lease import new_holder, release
 
-    engine, _ = _setup(config, db)
+    engine, _ = _setup(ctx, config, db)
     names = features or sorted({r.feature for r in live_features(engine)})
     holder = new_holder()
     results = []
@@ -189,11 +208,11 @@ def tick_cmd(
 
 
 @rollout_app.command("list")
-def list_cmd(config: Path = CONFIG, db: str = DB, as_json: bool = JSON) -> None:
+def list_cmd(ctx: typer.Context, config: Path = CONFIG, db: str = DB, as_json: bool = JSON) -> None:
     """Recent rollouts of every feature."""
     from tunewise.serve.rollout.api import list_rollouts
 
-    engine, _ = _setup(config, db)
+    engine, _ = _setup(ctx, config, db)
     rows = list_rollouts(engine)
     if as_json:
         _print_json(rows)
@@ -208,11 +227,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("checklist")
     def checklist_cmd(
+        ctx: typer.Context,
         feature: str = FEATURE,
         model: str = typer.Argument(None, help="The candidate (default: FEATURE@canary's holder)."),
-        record: list[str] = typer.Option(None, "--record", help="Record an item: ITEM=VALUE (owner, cost, retrain_trigger, decision_record=FILE, ...)."),
+        record: list[str] = typer.Option(
+            None,
+            "--record",
+            help="Record an item: ITEM=VALUE (owner, cost, retrain_trigger, decision_record=FILE, ...).",
+        ),
         by: str = BY,
         config: Path = CONFIG,
+        sets: o.Sets = None,
         db: str = DB,
         as_json: bool = JSON,
     ) -> None:
@@ -222,14 +247,16 @@ def register(app: typer.Typer) -> None:
         from tunewise.errors import ConfigError
         from tunewise.serve.rollout.checklist import missing_items, record_item, run_checklist
 
-        engine, ctx = _setup(config, db)
+        engine, rctx = _setup(ctx, config, db)
         for entry in record or []:
             item, sep, value = entry.partition("=")
             if not sep:
-                raise ConfigError(f"--record {entry!r}: use ITEM=VALUE, e.g. --record owner=ana@example.com")
+                raise ConfigError(
+                    f"--record {entry!r}: use ITEM=VALUE, e.g. --record owner=ana@example.com"
+                )
             record_item(engine, feature, item.strip(), value.strip(), by=_who(by))
-        items = run_checklist(engine, feature, model, project=ctx.project,
-                              project_source=ctx.source, golden_sha256=ctx.golden_sha256())  # fmt: skip
+        items = run_checklist(engine, feature, model, project=rctx.project,
+                              project_source=rctx.source, golden_sha256=rctx.golden_sha256())  # fmt: skip
         if as_json:
             _print_json({"feature": feature, "model": model, "ready": not missing_items(items),
                          "items": [i.as_dict() for i in items]})  # fmt: skip

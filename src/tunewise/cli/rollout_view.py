@@ -33,7 +33,9 @@ def print_status(st: dict[str, Any]) -> None:
         _metrics(cur)
     lease = st.get("lease") or {}
     if lease.get("holder"):
-        console.print(f"controller: {lease['holder']} (lease until {lease['expires_at'][:19]})", markup=False)
+        console.print(
+            f"controller: {lease['holder']} (lease until {lease['expires_at'][:19]})", markup=False
+        )
     console.print("decisions (UTC):", markup=False)
     for d in st.get("decisions", []):
         when = d["at"][:19].replace("T", " ")
@@ -66,7 +68,11 @@ def _metrics(cur: dict[str, Any]) -> None:
         table.add_column(col)
     for m in cur["metrics"]:
         d = m.get("difference")
-        cs = f"{d['estimate']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}]" if d and d["low"] is not None else "-"
+        cs = (
+            f"{d['estimate']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}]"
+            if d and d["low"] is not None
+            else "-"
+        )
         style = {"fail": "bold red", "ok": "green"}.get(m["verdict"], "dim")
         table.add_row(m["metric"], _n(m["control"]), _n(m["canary"]), cs, f"{m['margin']:g}",
                       f"[{style}]{m['verdict']}[/]")  # fmt: skip

@@ -1,8 +1,8 @@
 """The rollout's library API, which `tunewise rollout ...` and the admin routes call.
 
-    start_rollout(engine, "support-v2", "support", cfg=RolloutConfig(), shadow=5, checklist=items)
-    rollout_status(engine, "support")          # figures, decisions, steps, lease
-    pause_rollout / resume_rollout / abort_rollout(engine, "support", reason=..., by=...)
+start_rollout(engine, "support-v2", "support", cfg=RolloutConfig(), shadow=5, checklist=items)
+rollout_status(engine, "support")          # figures, decisions, steps, lease
+pause_rollout / resume_rollout / abort_rollout(engine, "support", reason=..., by=...)
 """
 
 from __future__ import annotations
@@ -217,9 +217,15 @@ def rollout_status(
             )
         out = status_line(r)
         out["current"] = look(s, r, now).figures if r.state in LIVE else None
-        steps = s.scalars(select(RolloutStep).where(RolloutStep.rollout_id == r.id).order_by(RolloutStep.id))
+        steps = s.scalars(
+            select(RolloutStep).where(RolloutStep.rollout_id == r.id).order_by(RolloutStep.id)
+        )
         out["stages"] = [_step_dict(st) for st in steps]
-        decisions = s.scalars(select(RolloutDecision).where(RolloutDecision.rollout_id == r.id).order_by(RolloutDecision.id))
+        decisions = s.scalars(
+            select(RolloutDecision)
+            .where(RolloutDecision.rollout_id == r.id)
+            .order_by(RolloutDecision.id)
+        )
         out["decisions"] = [_decision_dict(d) for d in decisions]
         end = as_utc(r.finished_at) if r.finished_at else now
         out["series"] = series(s, feature, as_utc(r.started_at), end)
@@ -270,9 +276,9 @@ def launch(
 ) -> dict[str, Any]:
     """`tunewise rollout start`: the checklist, then `start_rollout` with the project's settings
     (`overrides` replace fields of the `rollout:` section for this rollout)."""
-    from tunewise.serve.rollout.checklist import run_checklist
-
     from pydantic import ValidationError
+
+    from tunewise.serve.rollout.checklist import run_checklist
 
     try:
         cfg = RolloutConfig.model_validate({**ctx.config.model_dump(), **(overrides or {})})

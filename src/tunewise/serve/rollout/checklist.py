@@ -179,16 +179,28 @@ def _eval_items(s: Session, feature: str, m: Model | None, golden: str | None) -
     bucket = rules.get("bucket_drop", {})
     if not gate.passed or bucket.get("status") == "block":
         detail = bucket.get("detail") or "the gate blocked it"
-        eval_item = _missing("eval_report", f"fix the model and re-run the eval, then {record}", f"gate #{gate.id}: {detail}")
+        eval_item = _missing(
+            "eval_report",
+            f"fix the model and re-run the eval, then {record}",
+            f"gate #{gate.id}: {detail}",
+        )
     else:
-        eval_item = _found("eval_report", f"gate #{gate.id} passed; {bucket.get('detail', 'no bucket rule')}", source)
+        eval_item = _found(
+            "eval_report",
+            f"gate #{gate.id} passed; {bucket.get('detail', 'no bucket rule')}",
+            source,
+        )
     safety = rules.get("safety")
     if safety is not None and safety.get("status") == "pass":
         safety_item = _found("safety", str(safety.get("detail")), source)
     else:
         why = safety.get("detail") if safety else "the gate has no safety rule"
-        safety_item = _missing("safety", "tag the golden set's safety cases (`gate.safety_tags`) and "
-                               f"re-run the eval, then {record}", why)
+        safety_item = _missing(
+            "safety",
+            "tag the golden set's safety cases (`gate.safety_tags`) and "
+            f"re-run the eval, then {record}",
+            why,
+        )
     return [eval_item, safety_item]  # fmt: skip
 
 
@@ -200,11 +212,20 @@ def _control_items(s: Session, feature: str) -> list[Item]:
     if control is None:
         return [_missing("gateway_entry", f"give the feature a control: {promote}"),
                 _missing("rollback_target", f"give the feature a control: {promote}")]  # fmt: skip
-    entry = _found("gateway_entry", f"'{feature}' routes to {control.name}", f"registry alias {feature}@production")
+    entry = _found(
+        "gateway_entry",
+        f"'{feature}' routes to {control.name}",
+        f"registry alias {feature}@production",
+    )
     try:
         verify_model(s, control)
     except RegistryError as exc:
-        return [entry, _missing("rollback_target", f"restore its files or promote another: {promote}", str(exc))]
+        return [
+            entry,
+            _missing(
+                "rollback_target", f"restore its files or promote another: {promote}", str(exc)
+            ),
+        ]
     return [entry, _found("rollback_target", f"{control.name} (files verified)", f"registry alias {feature}@production")]  # fmt: skip
 
 
@@ -217,7 +238,9 @@ def _flag(s: Session, feature: str) -> Item:
     if row.killed or row.canary_bp == 0:
         state = "kill switch on" if row.killed else "canary 0%"
         return _found("flag_off", state, f"serve_flags (set by {row.updated_by})")
-    return _missing("flag_off", f"`tunewise flags set {feature} canary=0`", f"canary {row.canary_bp / 100:g}%")
+    return _missing(
+        "flag_off", f"`tunewise flags set {feature} canary=0`", f"canary {row.canary_bp / 100:g}%"
+    )
 
 
 def _cost(s: Session, feature: str, m: Model | None, rec: dict[str, tuple[str, str]]) -> Item:
@@ -235,24 +258,43 @@ def _cost(s: Session, feature: str, m: Model | None, rec: dict[str, tuple[str, s
     return _missing("cost", _record_fix(feature, "cost", "$40/month at 10k requests/day"))
 
 
-def _config_items(feature: str, project: Any, source: str, rec: dict[str, tuple[str, str]]) -> list[Item]:
+def _config_items(
+    feature: str, project: Any, source: str, rec: dict[str, tuple[str, str]]
+) -> list[Item]:
     monitor = getattr(project, "monitor", None)
     if monitor is not None and "triggers" in monitor.model_fields_set:
         t = monitor.triggers
-        on = [k for k in ("drift", "outlier_share", "label_psi", "quality_margin", "max_age_days", "reviewed_rows") if getattr(t, k)]
+        on = [
+            k
+            for k in (
+                "drift",
+                "outlier_share",
+                "label_psi",
+                "quality_margin",
+                "max_age_days",
+                "reviewed_rows",
+            )
+            if getattr(t, k)
+        ]
         trigger = _found("retrain_trigger", f"monitor.triggers: {', '.join(on)}", source)
     elif "retrain_trigger" in rec:
         trigger = _found("retrain_trigger", *rec["retrain_trigger"])
     else:
-        trigger = _missing("retrain_trigger", "set `monitor.triggers` in tunewise.yaml (run `tunewise monitor "
-                           f"{feature} --check` on a schedule), or {_record_fix(feature, 'retrain_trigger', 'daily monitor --check')}")
+        trigger = _missing(
+            "retrain_trigger",
+            "set `monitor.triggers` in tunewise.yaml (run `tunewise monitor "
+            f"{feature} --check` on a schedule), or {_record_fix(feature, 'retrain_trigger', 'daily monitor --check')}",
+        )
     owner_cfg = getattr(getattr(project, "rollout", None), "owner", None)
     if owner_cfg:
         owner = _found("owner", owner_cfg, f"{source}: rollout.owner")
     elif "owner" in rec:
         owner = _found("owner", *rec["owner"])
     else:
-        owner = _missing("owner", f"set `rollout.owner` in tunewise.yaml, or {_record_fix(feature, 'owner', 'ana@example.com')}")
+        owner = _missing(
+            "owner",
+            f"set `rollout.owner` in tunewise.yaml, or {_record_fix(feature, 'owner', 'ana@example.com')}",
+        )
     return [trigger, owner]  # fmt: skip
 
 

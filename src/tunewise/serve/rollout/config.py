@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tunewise.errors import ConfigError
 
 # The metrics a step judges, and the default margin of each (see metrics.py for the meanings).
-DEFAULT_MARGINS: dict[str, float] = {
+DEFAULT_MARGINS: dict[str, float | None] = {
     "error_rate": 0.01,
     "slow_share": 0.05,
     "json_valid": 0.02,
@@ -45,10 +46,12 @@ def parse_steps(text: str | list[float] | list[int]) -> list[float]:
         raise ConfigError(f"steps '{text}': use increasing percentages like 5,25,50,100") from None
     if not steps or any(not 0 < s <= 100 for s in steps):
         raise ConfigError(f"steps '{text}': every step is a percentage above 0 and at most 100")
-    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ConfigError(f"steps '{text}': each step must be larger than the one before")
     if steps[-1] != 100:
-        raise ConfigError(f"steps '{text}': the last step must be 100 (then the canary is promoted)")
+        raise ConfigError(
+            f"steps '{text}': the last step must be 100 (then the canary is promoted)"
+        )
     return steps
 
 

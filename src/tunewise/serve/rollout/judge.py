@@ -227,7 +227,11 @@ def stage_verdict(
     if short:
         return StageVerdict("hold", "; ".join(short))
     judged = [r.metric for r in results if r.verdict == "ok"]
-    counts = f"{n_canary} mirrored requests" if shadow else f"{n_canary} canary and {n_control} control requests"
+    counts = (
+        f"{n_canary} mirrored requests"
+        if shadow
+        else f"{n_canary} canary and {n_control} control requests"
+    )
     return StageVerdict(
         "pass",
         f"{counts}; no metric worse beyond its margin ({', '.join(judged) or 'none judged'})",

@@ -66,7 +66,9 @@ def line_chart(chart_id: str, title: str, lines: dict[str, list[float | None]]) 
                 x, y = segment[0].split(",")
                 parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{COLORS.get(name, "#555")}"/>')
             elif segment:
-                parts.append(f'<polyline fill="none" stroke-width="3" stroke="{COLORS.get(name, "#555")}" points="{" ".join(segment)}"/>')
+                parts.append(
+                    f'<polyline fill="none" stroke-width="3" stroke="{COLORS.get(name, "#555")}" points="{" ".join(segment)}"/>'
+                )
             segment = []
     parts.append("</svg>")
     return '<div class="chart">' + "".join(parts) + "</div>"  # fmt: skip
@@ -126,12 +128,18 @@ def charts(feature: str, series: dict[str, Any]) -> str:
     if not arms:
         return ""
     out = []
-    for key, title in (("requests", "requests"), ("error_rate", "error rate"), ("p95_ms", "p95 latency (ms)")):
+    for key, title in (
+        ("requests", "requests"),
+        ("error_rate", "error rate"),
+        ("p95_ms", "p95 latency (ms)"),
+    ):
         out.append(line_chart(f"chart-{feature}-{key}", title, {a: arms[a][key] for a in arms}))
     for name in sorted({k for a in arms.values() for k in a["scores"]}):
         lines = {a: arms[a]["scores"].get(name, []) for a in arms}
         out.append(line_chart(f"chart-{feature}-score-{name}", f"score: {name}", lines))
-    legend = "".join(f'<span class="key" style="background:{c}"></span>{a}' for a, c in COLORS.items())
+    legend = "".join(
+        f'<span class="key" style="background:{c}"></span>{a}' for a, c in COLORS.items()
+    )
     return f"<p>{legend} <span class='muted'>(buckets of {series['bucket_s']:g} s)</span></p><div class='charts'>{''.join(out)}</div>"  # fmt: skip
 
 

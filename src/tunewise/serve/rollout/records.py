@@ -29,7 +29,11 @@ def percent_of(r: Rollout, index: int | None = None) -> float:
 
 def stage_name(r: Rollout, index: int | None = None) -> str:
     index = r.step_index if index is None else index
-    return f"shadow {r.shadow_percent:g}%" if index == SHADOW else f"step {index + 1} ({percent_of(r, index):g}%)"
+    return (
+        f"shadow {r.shadow_percent:g}%"
+        if index == SHADOW
+        else f"step {index + 1} ({percent_of(r, index):g}%)"
+    )
 
 
 def live(s: Session, feature: str, *, lock: bool = False) -> Rollout | None:

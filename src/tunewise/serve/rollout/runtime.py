@@ -83,5 +83,7 @@ class RolloutRuntime:
             result = tick(engine, r.feature, self.holder)
             self.last[r.feature] = result
             if result.outcome not in QUIET:
-                log.warning("rollout #%s on %s: %s %s", r.id, r.feature, result.outcome, result.detail)
+                log.warning(
+                    "rollout #%s on %s: %s %s", r.id, r.feature, result.outcome, result.detail
+                )
         return min(delays)

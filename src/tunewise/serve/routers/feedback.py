@@ -37,18 +37,23 @@ async def post_feedback(
         raise InvalidRequest("send a rating (0 to 1) or an outcome label", param="rating")
     store = request.app.state.store
     if store is None:
-        raise NotFound("this server runs without a store: feedback needs one (--db)", code="no_store")
-    args = (store.engine, body.response_id)
-    kw = {"rating": body.rating, "outcome": body.outcome, "comment": body.comment,
-          "by": f"key:{key.name}" if key else "anonymous"}  # fmt: skip
-    found = await asyncio.to_thread(record_feedback, *args, **kw)
+        raise NotFound(
+            "this server runs without a store: feedback needs one (--db)", code="no_store"
+        )
+    by = f"key:{key.name}" if key else "anonymous"
+
+    def record() -> dict[str, Any] | None:
+        return record_feedback(store.engine, body.response_id, rating=body.rating,
+                               outcome=body.outcome, comment=body.comment, by=by)  # fmt: skip
+
+    found = await asyncio.to_thread(record)
     if found is None and request.app.state.requestlog is not None:
         # The log is written in batches: write ours now, then give other replicas one flush.
         log = request.app.state.requestlog
         await log.flush()
         deadline = time.monotonic() + 2 * log.config.log_flush_s
         while found is None and time.monotonic() < deadline:
-            found = await asyncio.to_thread(record_feedback, *args, **kw)
+            found = await asyncio.to_thread(record)
             if found is None:
                 await asyncio.sleep(0.1)
     if found is None:

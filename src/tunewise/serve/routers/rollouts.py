@@ -1,12 +1,12 @@
 """Admin routes of the rollout controller (an admin key when keys exist):
 
-    GET  /v1/tunewise/rollouts                    recent rollouts of every feature
-    POST /v1/tunewise/rollouts                    start one {model, feature, steps, interval, ...}
-    GET  /v1/tunewise/rollouts/{feature}          status: figures, stages, decisions, lease
-    POST /v1/tunewise/rollouts/{feature}/pause    {reason}
-    POST /v1/tunewise/rollouts/{feature}/resume   {reason}
-    POST /v1/tunewise/rollouts/{feature}/abort    {reason}: canary share 0 now
-    GET  /v1/tunewise/checklist/{feature}?model=M the pre-deploy checklist
+GET  /v1/tunewise/rollouts                    recent rollouts of every feature
+POST /v1/tunewise/rollouts                    start one {model, feature, steps, interval, ...}
+GET  /v1/tunewise/rollouts/{feature}          status: figures, stages, decisions, lease
+POST /v1/tunewise/rollouts/{feature}/pause    {reason}
+POST /v1/tunewise/rollouts/{feature}/resume   {reason}
+POST /v1/tunewise/rollouts/{feature}/abort    {reason}: canary share 0 now
+GET  /v1/tunewise/checklist/{feature}?model=M the pre-deploy checklist
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class ReasonBody(BaseModel):
 def _engine(request: Request) -> Any:
     store = request.app.state.store
     if store is None:
-        raise NotFound("this server runs without a store: rollouts need one (--db)", code="no_store")
+        raise NotFound(
+            "this server runs without a store: rollouts need one (--db)", code="no_store"
+        )
     return store.engine
 
 
