@@ -27,6 +27,8 @@ def finished(url: str) -> dict | None:  # type: ignore[type-arg]
 
 
 def test_a_good_candidate_ramps_through_every_step_and_is_promoted(world, cli) -> None:  # type: ignore[no-untyped-def]
+    """End to end A/A: sup-v2's answers differ from sup-v1's only in the model's name (same
+    length, same scores, same server), so a false alarm would show here as a rollback."""
     gw, url = world["gateway"](), world["url"]
     start(url, "sup-v2")
     done = until(lambda: finished(url), timeout=120, step=lambda: drive(gw, 40))
