@@ -35,6 +35,11 @@ def test_keys_gate_requests_once_one_exists(upstream, url) -> None:  # type: ign
         assert sdk(gw).chat.completions.create(model="base-a", messages=MSG)  # no keys: open
         key = run_cli("keys", "create", "billing-service", "--db", url).strip()
         assert key.startswith("tw-") and len(key) > 40
+        # Auth turns on with the next refresh of the key ring (serve.flags_ttl_s, 0.1 s here).
+        deadline = time.time() + 15
+        while httpx.post(gw.url + "/v1/chat/completions", json={}).status_code != 401:
+            assert time.time() < deadline, "the new key did not turn auth on"
+            time.sleep(0.05)
         with pytest.raises(openai.AuthenticationError) as info:
             sdk(gw, key="tw-wrong").chat.completions.create(model="base-a", messages=MSG)
         assert info.value.code == "invalid_api_key"

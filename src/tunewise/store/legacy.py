@@ -77,7 +77,10 @@ def import_legacy(engine: Engine) -> None:
 def _import_file(conn: Connection, kind: str, path: Path) -> tuple[str, str]:
     """Copy one legacy file: ("imported", counts), ("seen", "") when its rows were imported
     before (a crash came before the rename), or ("refused", why)."""
-    rows = _read_registry(path) if kind == "registry" else _read_jobs(path)
+    try:
+        rows = _read_registry(path) if kind == "registry" else _read_jobs(path)
+    except _Gone:
+        return "seen", ""  # imported by another process, renamed after its commit
     if rows is None:
         return "refused", f"{path} is not a registry.db of an earlier release; left as it is"
     fingerprint = _fingerprint(rows)
@@ -103,10 +106,25 @@ def _import_file(conn: Connection, kind: str, path: Path) -> tuple[str, str]:
     return "imported", f"{path.name} ({_counts(kind, rows)})"
 
 
+class _Gone(Exception):
+    """The legacy file was renamed by the process that imported it while this one waited."""
+
+
+def _open(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
+    """Open an existing legacy file; never create one (a plain connect would make an empty
+    file where another process has just renamed the real one away)."""
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout)
+    except sqlite3.OperationalError as exc:
+        if not path.exists():
+            raise _Gone(str(path)) from exc
+        raise
+
+
 def _read_registry(path: Path) -> Rows | None:
     """Every registry row, read with the current table definitions (types included)."""
     _fold_wal(path)
-    legacy = create_engine(f"sqlite:///{path}")
+    legacy = create_engine("sqlite://", creator=lambda: _open(path))
     try:
         with legacy.connect() as conn:
             names = set(inspect(conn).get_table_names())
@@ -131,7 +149,7 @@ def _read_registry(path: Path) -> Rows | None:
 def _read_jobs(path: Path) -> Rows:
     """Every job, event and checkpoint of a legacy jobs.db (hand-written SQLite schema)."""
     _fold_wal(path)
-    db = sqlite3.connect(path)
+    db = _open(path)
     db.row_factory = sqlite3.Row
     try:
         have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -218,7 +236,7 @@ def _registry_rows(conn: Connection) -> int:
 
 def _fold_wal(path: Path) -> None:
     """Move a WAL's committed pages into the main file, so the renamed file is complete."""
-    db = sqlite3.connect(path, timeout=60)
+    db = _open(path, timeout=60)
     try:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.execute("PRAGMA journal_mode=DELETE")
