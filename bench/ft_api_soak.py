@@ -5,7 +5,8 @@
 The gateway (files + fine-tuning routes) runs in its own process and `tunewise worker
 --concurrency 1` in another, on one SQLite store; the unmodified openai SDK drives them as the
 seeds do (upload, create, poll). Figures:
-- create -> running: a job created while the worker is idle and warm, polled every 20 ms;
+- create -> running: POST /v1/fine_tuning/jobs while the worker is idle (no CPU used by it or its
+  warm training process for 2 s), then GET every 20 ms until the job is `running`;
 - the soak: N jobs (each its own upload) created at once: all must succeed, none be lost, start in
   creation order; the server's RSS is sampled throughout (flat: no growth with the jobs served);
 - baseline: the same job run by hand (`tunewise train` in a fresh process), its wall time against
@@ -108,13 +109,32 @@ def wait(client: Any, job_id: str, statuses: tuple[str, ...], poll: float, timeo
         time.sleep(poll)
 
 
-def idle_latencies(client: Any, n: int) -> list[float]:
-    """create -> running with the worker idle (previous job done, warm runner ready)."""
+def wait_idle(pid: int, timeout: float = 600) -> None:
+    """Until the worker and its processes (the warm training process importing torch) rest."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        time.sleep(2)
+        after = sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+        if after - before < 0.1:  # under 5% of one core over 2 s
+            return
+
+
+def idle_latencies(client: Any, n: int, worker_pid: int) -> list[float]:
+    """POST /fine_tuning/jobs -> status running, with the worker idle (its warm process ready)."""
     out = []
     for i in range(n):
-        time.sleep(15)  # the worker's next warm training process finishes importing
+        wait_idle(worker_pid)
+        up = client.files.create(
+            file=(f"idle{i}.jsonl", io.BytesIO(rows_file(10_000 + i))), purpose="fine-tune"
+        )
         t0 = time.perf_counter()
-        job = create(client, 10_000 + i)
+        job = client.fine_tuning.jobs.create(
+            model="tiny", training_file=up.id, hyperparameters={"n_epochs": 1}
+        )
         job = wait(client, job.id, ("running", "succeeded", "failed"), 0.02, 120)
         out.append(time.perf_counter() - t0)
         wait(client, job.id, ("succeeded", "failed", "cancelled"), 0.5, 600)
@@ -218,7 +238,7 @@ def main() -> None:
                 time.sleep(0.2)
         sampler = RssSampler(server.pid)
         sampler.start()
-        lat = idle_latencies(client, args.idle)
+        lat = idle_latencies(client, args.idle, worker.pid)
         result["create_to_running_s"] = {
             "runs": [round(x, 3) for x in lat],
             "median": round(statistics.median(lat), 3),

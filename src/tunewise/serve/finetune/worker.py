@@ -10,6 +10,7 @@ from their checkpoints on the next worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -87,15 +88,29 @@ class Worker:
                 raise
 
     def warm_up(self) -> None:
-        """Load what validation needs (the data stage, each base's tokenizer) before any job."""
-        from tunewise.data.tokens import _hf_tokenizer
-        from tunewise.serve.finetune import dataset  # noqa: F401
+        """Validate a made-up file once per base now, so the first job finds the data stage's
+        code, templates and each base's tokenizer loaded."""
+        import tempfile
 
-        for base in sorted(set(self.ft.cfg.bases.values())):
-            try:
-                _hf_tokenizer(base)
-            except Exception as exc:  # the job that needs it will fail with the reason
-                log.warning("cannot load the tokenizer of %s yet: %s", base, exc)
+        from tunewise.serve.finetune.checks import check_file
+        from tunewise.serve.finetune.dataset import build_dataset
+
+        rows = [
+            {"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "hi"}]}
+            for i in range(10)
+        ]  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="tunewise-warmup-") as tmp:
+            sample = Path(tmp) / "training.jsonl"
+            sample.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            check_file(sample, param="training_file", method="supervised", min_examples=10)
+            for i, base in enumerate(sorted(set(self.ft.cfg.bases.values()))):
+                try:
+                    build_dataset(
+                        sample, None, Path(tmp) / f"ds{i}", base=base, policy=self.ft.cfg.data,
+                        min_examples=10,
+                    )  # fmt: skip
+                except Exception as exc:  # the job that needs it will fail with the reason
+                    log.warning("warming up for base %s failed: %s", base, exc)
 
     def _command(self, *args: str) -> list[str]:
         return [
