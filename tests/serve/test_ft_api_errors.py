@@ -135,7 +135,7 @@ def test_job_for_missing_file_other_purpose_unknown_model(srv) -> None:
         "param": "model",
         "code": "missing_required_parameter",
     }
-    assert client.fine_tuning.jobs.list().data == []  # no job was made by any of these
+    assert client.fine_tuning.jobs.list(limit=100).data == []  # no job made by any of these
 
 
 def test_unknown_ids_are_404(srv) -> None:
@@ -148,3 +148,27 @@ def test_unknown_ids_are_404(srv) -> None:
         client.files.retrieve("file-nope")
     with pytest.raises(openai.NotFoundError):
         client.files.delete("file-nope")
+
+
+def test_cli_sees_api_jobs(srv) -> None:
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    client = srv.sdk()
+    good = client.files.create(
+        file=("t.jsonl", io.BytesIO(jsonl(chat_rows(10)))), purpose="fine-tune"
+    )
+    job = client.fine_tuning.jobs.create(model="tiny", training_file=good.id)  # no worker here
+    runner = CliRunner()
+    shown = runner.invoke(app, ["jobs", "--db", srv.db_url, "show", job.id])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["status"] == "validating_files"
+    cancelled = runner.invoke(app, ["jobs", "--db", srv.db_url, "cancel", job.id])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
+    again = runner.invoke(app, ["jobs", "--db", srv.db_url, "cancel", job.id])
+    assert again.exit_code == 6 and "already cancelled" in again.output
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.pause(job.id)
+    assert err.value.code == "invalid_job_state"

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from tunewise.cli import options as o
 from tunewise.cli._console import err_console
 
 if TYPE_CHECKING:
     from tunewise.serve.finetune.config import FineTuningConfig
 
 
-def load_fine_tuning(config: Path | None, db: str | None) -> tuple[FineTuningConfig, str]:
-    """The `serve.fine_tuning` section (folder made absolute) and the store URL."""
-    from tunewise.serve.finetune.config import FineTuningConfig
+def load_fine_tuning(
+    config: Path | None, db: str | None, sets: dict[str, Any] | None = None
+) -> tuple[FineTuningConfig, str]:
+    """The `serve.fine_tuning` section (its folder made absolute) and the store URL."""
+    from tunewise.config import load_config
     from tunewise.store import resolve_url
 
     if config is None and Path("tunewise.yaml").is_file():
         config = Path("tunewise.yaml")
-    if config is None:
-        return FineTuningConfig(), resolve_url(db)
-    from tunewise.config import load_config
-
-    cfg = load_config(config)
+    cfg = load_config(config, sets)
     ft = cfg.serve.fine_tuning
     if ft.dir:
         ft = ft.model_copy(update={"dir": str(cfg.resolve(ft.dir))})
@@ -37,9 +36,9 @@ def load_fine_tuning(config: Path | None, db: str | None) -> tuple[FineTuningCon
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker_cmd(
-        config: Path = typer.Option(
-            None, "--config", "-c", help="tunewise.yaml with a serve.fine_tuning section."
-        ),
+        ctx: typer.Context,
+        config: o.ConfigFile = None,
+        sets: o.Sets = None,
         db: str = typer.Option(
             None,
             "--db",
@@ -55,13 +54,13 @@ def register(app: typer.Typer) -> None:
         most `--concurrency` at once, each in its own process. Several workers (on several
         machines, with a PostgreSQL store) never take the same job. Stop it with Ctrl-C or
         SIGTERM: running jobs stop at their next step and are requeued; the next worker
-        continues them from their checkpoints.
+        continues them from their checkpoints. Settings: the `serve.fine_tuning` section.
         """
         from tunewise.serve.finetune.service import FineTuning
         from tunewise.serve.finetune.worker import run_worker
         from tunewise.store import display_url
 
-        ft_cfg, url = load_fine_tuning(config, db)
+        ft_cfg, url = load_fine_tuning(config, db, o.overrides(ctx))
         ft = FineTuning(url, ft_cfg)
         err_console.print(
             f"tunewise worker: {display_url(url)}, up to {concurrency} job(s) at a time; "

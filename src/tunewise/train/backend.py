@@ -56,6 +56,7 @@ _BACKENDS: dict[str, Callable[..., TrainingBackend]] = {}
 _BUILTIN_MODULES = {
     "bedrock": "tunewise.train.bedrock_backend",
     "openai": "tunewise.train.openai_backend",
+    "api": "tunewise.serve.finetune.backend",
 }
 
 
