@@ -51,6 +51,11 @@ def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
         metrics = [e for e in events if e.type == "metrics"]
         assert metrics and {"step", "train_loss", "valid_loss"} <= set(metrics[0].data)
 
+        (results,) = job.result_files
+        csv_text = client.files.content(results).text
+        assert csv_text.startswith("step,train_loss,valid_loss\n")
+        assert len(csv_text.splitlines()) == job.hyperparameters.n_epochs * 3 + 1  # 12 rows / 4
+
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
         assert checkpoints and checkpoints[0].step_number >= checkpoints[-1].step_number
         assert checkpoints[0].fine_tuned_model_checkpoint.startswith(

@@ -22,6 +22,8 @@ from tunewise.store import transaction
 
 # OpenAI's upload purposes; only fine-tune files are checked as training data.
 PURPOSES = ("fine-tune", "assistants", "batch", "vision", "user_data", "evals")
+# Made by the server, never uploaded: a finished job's step metrics.
+RESULTS = "fine-tune-results"
 MAX_LIST = 10_000  # OpenAI's largest page of files
 
 
@@ -92,6 +94,30 @@ class FileStore:
         with transaction(self.engine) as s:
             s.add(row)
         return file_object(row)
+
+    def add_generated(self, data: bytes, filename: str, purpose: str, organization: str) -> str:
+        """Keep a file the server made (a job's results); its id."""
+        import hashlib
+
+        from tunewise.artifacts import atomic_write_bytes
+
+        file_id = "file-" + uuid.uuid4().hex[:24]
+        atomic_write_bytes(self.folder / file_id, data)
+        row = FileRow(
+            id=file_id,
+            created_at=int(time.time()),
+            bytes=len(data),
+            filename=filename,
+            purpose=purpose,
+            status="processed",
+            sha256=hashlib.sha256(data).hexdigest(),
+            examples=None,
+            path=str(self.folder / file_id),
+            organization=organization,
+        )
+        with transaction(self.engine) as s:
+            s.add(row)
+        return file_id
 
     def get(self, file_id: str, param: str = "file_id") -> FileRow:
         with transaction(self.engine) as s:

@@ -118,16 +118,3 @@ def train_settings(
         raw["dpo_beta"] = hp.beta
     raw["seed"] = req.chosen_seed()
     return raw
-
-
-def method_object(req: JobCreate, cfg: dict[str, Any], lr_base: float) -> dict[str, Any]:
-    """OpenAI's method object for the job as it will train (numbers filled in from `cfg`)."""
-    kind = req.method_type()
-    hp: dict[str, Any] = {
-        "n_epochs": cfg["epochs"],
-        "batch_size": cfg["batch_size"],
-        "learning_rate_multiplier": round(cfg["learning_rate"] / lr_base, 6),
-    }
-    if kind == "dpo":
-        hp["beta"] = cfg["dpo_beta"]
-    return {"type": kind, kind: {"hyperparameters": hp}}

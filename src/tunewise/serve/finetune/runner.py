@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -92,6 +93,7 @@ def run(db_url: str, job_id: str, parent: int | None, worker: str | None = None)
         job_id,
         expect=ACTIVE,
         holder=store.worker,
+        api_fields={"result_file": results_file(store.engine, job_id, out)},
         status="succeeded",
         result=result,
         trained_tokens=result.get("tokens_trained"),
@@ -101,6 +103,31 @@ def run(db_url: str, job_id: str, parent: int | None, worker: str | None = None)
         ),
     )
     return 0
+
+
+def results_file(engine: Any, job_id: str, out: Path) -> str | None:
+    """The job's step metrics as a `fine-tune-results` file (OpenAI's `result_files`)."""
+    import csv
+    import io
+    import json
+
+    from tunewise.serve.finetune.files import RESULTS, FileStore
+
+    curves = out / "curves.json"
+    if not curves.is_file():
+        return None
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["step", "train_loss", "valid_loss"])
+    for p in json.loads(curves.read_text()).get("points", []):
+        writer.writerow([p.get("step"), p.get("train_loss"), p.get("valid_loss")])
+    with transaction(engine) as s:
+        api = s.get(ApiJobRow, job_id)
+        assert api is not None
+        folder, org = Path(api.workdir).parent.parent / "files", api.organization
+    return FileStore(engine, folder).add_generated(
+        text.getvalue().encode(), "step_metrics.csv", RESULTS, org
+    )
 
 
 def stopped(store: WatchedStore, job_id: str) -> int:
@@ -155,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tunewise.serve.finetune.runner")
     parser.add_argument("job_id", nargs="?")
     parser.add_argument("--stdin", action="store_true", help="warm up, then read the job id")
+    parser.add_argument("--warm", action="append", default=[], help="a base to warm up for")
     parser.add_argument("--db", required=True)
     parser.add_argument("--parent", type=int, default=None)
     parser.add_argument("--worker", default=None)
@@ -163,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     job_id = args.job_id
     if args.stdin:
-        warm_up()
+        warm_up(args.warm)
         job_id = sys.stdin.readline().strip()
         if not job_id:
             return 0  # the worker stopped before it needed this process
@@ -173,14 +201,30 @@ def main(argv: list[str] | None = None) -> int:
     return run(args.db, job_id, args.parent, args.worker)
 
 
-def warm_up() -> None:
-    """Import what every job needs (torch, transformers, peft, the trainer) ahead of the job."""
+def warm_up(bases: list[str]) -> None:
+    """Ahead of the job: import torch, transformers, peft, the trainer and matplotlib (for the
+    loss curve), and for each base the server trains, its tokenizer and its model class (whose
+    module transformers imports lazily). Seconds on an idle CPU, tens on a busy one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
     import peft  # noqa: F401
     import torch  # noqa: F401
-    import transformers  # noqa: F401
+    import transformers
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
     import tunewise.train.run
     import tunewise.train.trainer  # noqa: F401
+    from tunewise.models import resolve_base
+
+    for base in bases:
+        try:
+            folder = resolve_base(base)
+            transformers.AutoTokenizer.from_pretrained(folder)
+            MODEL_FOR_CAUSAL_LM_MAPPING[type(transformers.AutoConfig.from_pretrained(folder))]
+        except Exception as exc:  # the job itself will say what is wrong with the base
+            print(f"warm-up of {base} skipped: {exc}", file=sys.stderr)
 
 
 def _log_to(job_id: str, db_url: str) -> None:

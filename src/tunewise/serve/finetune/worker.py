@@ -132,7 +132,9 @@ class Worker:
         with open(self.ft.folder / "runner-warmup.log", "ab") as fh:
             # Its own session: a Ctrl-C meant for the worker must not kill training mid-step.
             return subprocess.Popen(
-                self._command("--stdin"),
+                self._command(
+                    "--stdin", *(f"--warm={b}" for b in sorted(set(self.ft.cfg.bases.values())))
+                ),
                 stdin=subprocess.PIPE,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
