@@ -31,9 +31,11 @@ class FtServer:
         return openai.OpenAI(base_url=self.url + "/v1", api_key="anything", max_retries=0, **kw)
 
 
-def ft_config(tmp: Path, tiny_model: Path, **fine_tuning: Any) -> Any:
+def ft_config(tmp: Path, tiny_model: Path, *, chat: bool = False, **fine_tuning: Any) -> Any:
+    """`serve.fine_tuning` on the tiny model; with `chat`, a local upstream serving its adapters."""
     from tunewise.serve.config import ServeConfig
 
+    upstreams = {"laptop": {"kind": "local", "base": str(tiny_model), "max_tokens": 16}}
     raw = {
         "dir": str(tmp / "ft"),
         "bases": {"tiny": str(tiny_model)},
@@ -41,16 +43,20 @@ def ft_config(tmp: Path, tiny_model: Path, **fine_tuning: Any) -> Any:
         "poll_s": 0.05,
         **fine_tuning,
     }
-    return ServeConfig.model_validate({"fine_tuning": raw})
+    return ServeConfig.model_validate(
+        {"fine_tuning": raw, "upstreams": upstreams if chat else {}, "flags_ttl_s": 30}
+    )
 
 
 @contextmanager
-def ft_server(tmp: Path, tiny_model: Path, **fine_tuning: Any) -> Iterator[FtServer]:
+def ft_server(
+    tmp: Path, tiny_model: Path, *, chat: bool = False, **fine_tuning: Any
+) -> Iterator[FtServer]:
     from tunewise.serve.app import create_app
     from tunewise.serve.finetune.service import FineTuning
 
     db_url = f"sqlite:///{tmp / 'tunewise.db'}"
-    cfg = ft_config(tmp, tiny_model, **fine_tuning)
+    cfg = ft_config(tmp, tiny_model, chat=chat, **fine_tuning)
     with ServerThread(create_app(cfg, db_url=db_url)) as server:
         yield FtServer(server, db_url, FineTuning(db_url, cfg.fine_tuning))
 

@@ -19,7 +19,8 @@ def jsonl(rows: list[dict]) -> bytes:
 
 
 def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
-    with ft_server(tmp_path, tiny_model) as srv, worker(srv.ft):
+    # flags_ttl_s is 30 s: the model must answer because the gateway rereads the registry on a miss.
+    with ft_server(tmp_path, tiny_model, chat=True) as srv, worker(srv.ft):
         client = srv.sdk()
         up = client.files.create(
             file=("train.jsonl", io.BytesIO(jsonl(chat_rows(12)))), purpose="fine-tune"
@@ -34,6 +35,13 @@ def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
         assert job.fine_tuned_model == f"ft:tiny:tunewise:support:{job.id[-8:]}"
         assert job.hyperparameters.n_epochs == 2
         assert job.trained_tokens and job.finished_at
+        raw = client.chat.completions.with_raw_response.create(
+            model=job.fine_tuned_model,
+            messages=[{"role": "user", "content": "question 3 about my refund"}],
+            max_tokens=8,
+        )
+        assert raw.headers["x-tunewise-model"] == job.fine_tuned_model
+        assert raw.parse().choices[0].message.content is not None
 
         events = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=5)]  # auto-pages
         messages = [e.message for e in reversed(events)]

@@ -44,6 +44,10 @@ def _db_url(db: str | None, config: Path | None) -> str:
     return store_url(load_project(config), db)
 
 
+def _sets(sets: list[str] | None) -> list[str]:
+    return [arg for item in sets or [] for arg in ("--set", item)]
+
+
 def _engine(db: str | None, config: Path | None) -> Any:
     from tunewise.store import get_engine
 
@@ -70,6 +74,13 @@ def register(app: typer.Typer) -> None:
         host: o.ServeHost = None,
         port: o.ServePort = None,
         db: str = DB,
+        workers: int = typer.Option(
+            0,
+            "--workers",
+            min=0,
+            help="Also run `tunewise worker` training this many fine-tuning jobs at once "
+            "(default 0: run workers yourself, on this machine or others sharing the store).",
+        ),
     ) -> None:
         """Serve features, registered models and base models over OpenAI's chat API.
 
@@ -77,7 +88,8 @@ def register(app: typer.Typer) -> None:
         users `tunewise flags set` gives it), a registered model, `feature@alias`, or a base an
         upstream serves (`serve.upstreams` in tunewise.yaml). Without API keys the server binds
         loopback only. Call it with any OpenAI SDK:
-        `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY")`.
+        `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY")`. With the store it also serves
+        OpenAI's files and fine-tuning jobs API (`serve.fine_tuning`); `--workers N` trains them.
         """
         from tunewise.serve.keys import count_live_keys
         from tunewise.serve.rollout.context import rollout_context
@@ -94,6 +106,8 @@ def register(app: typer.Typer) -> None:
             pii=cfg.data.pii,
             rollout=rollout_context(cfg, config or _default_config()),
             notice=lambda m: err_console.print(m, soft_wrap=True, markup=False),
+            workers=workers,
+            worker_args=[*(["--config", str(config)] if config else []), *_sets(sets)],
         )
 
 

@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import typer
 
 from tunewise.cli import options as o
 from tunewise.cli._console import err_console
-
-if TYPE_CHECKING:
-    from tunewise.serve.finetune.config import FineTuningConfig
-
-
-def load_fine_tuning(
-    config: Path | None, db: str | None, sets: dict[str, Any] | None = None
-) -> tuple[FineTuningConfig, str]:
-    """The `serve.fine_tuning` section (its folder made absolute) and the store URL."""
-    from tunewise.config import load_config
-    from tunewise.store import resolve_url
-
-    if config is None and Path("tunewise.yaml").is_file():
-        config = Path("tunewise.yaml")
-    cfg = load_config(config, sets)
-    ft = cfg.serve.fine_tuning
-    if ft.dir:
-        ft = ft.model_copy(update={"dir": str(cfg.resolve(ft.dir))})
-    url = cfg.registry.url
-    if url and "://" not in url:
-        url = str(cfg.resolve(url))
-    return ft, resolve_url(db, url)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,10 +33,12 @@ def register(app: typer.Typer) -> None:
         """
         from tunewise.serve.finetune.service import FineTuning
         from tunewise.serve.finetune.worker import run_worker
+        from tunewise.serve.server import load_project, store_url
         from tunewise.store import display_url
 
-        ft_cfg, url = load_fine_tuning(config, db, o.overrides(ctx))
-        ft = FineTuning(url, ft_cfg)
+        cfg = load_project(config, o.overrides(ctx))
+        url = store_url(cfg, db)
+        ft = FineTuning(url, cfg.serve.fine_tuning)
         err_console.print(
             f"tunewise worker: {display_url(url)}, up to {concurrency} job(s) at a time; "
             f"files and models under {ft.folder}",

@@ -23,6 +23,7 @@ from tunewise.serve.errors import (
     ApiError,
     InvalidRequest,
     ModelUnavailable,
+    NotFound,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -35,6 +36,7 @@ from tunewise.serve.upstreams.base import ChatChunk, ChatRequest, ChatResult, Mo
 
 log = logging.getLogger("tunewise.serve")
 T = TypeVar("T")
+MISS_REFRESH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Gateway:
         self.budget = RetryBudget(config.retry_budget)
         self._prepared: dict[tuple[str, ModelTarget], asyncio.Task[None]] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._refreshed_at = 0.0
+        self._miss_lock = asyncio.Lock()
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -95,6 +99,7 @@ class Gateway:
             return
         try:
             self.catalog = await asyncio.to_thread(self._load_catalog)
+            self._refreshed_at = time.monotonic()
         except Exception as exc:
             self.metrics.catalog_errors.inc()
             log.warning("reading the catalog from the store failed (%s); keeping the last one", exc)
@@ -108,6 +113,20 @@ class Gateway:
 
     def served_models(self) -> list[str]:
         return [name for up, _ in self.upstreams for name in up.models()]
+
+    async def resolve(self, model: str, user: str | None) -> Decision:
+        """`decide`, after one fresh read of the catalog when the name is unknown: a model
+        registered a moment ago (a fine-tuning job that just succeeded, in another process)
+        answers at once rather than after `flags_ttl_s`. Misses reread at most every 0.25 s."""
+        try:
+            return self.decide(model, user)
+        except NotFound:
+            if self._load_catalog is None:
+                raise
+        async with self._miss_lock:
+            if time.monotonic() - self._refreshed_at > MISS_REFRESH_S:
+                await self.refresh()
+        return self.decide(model, user)
 
     def decide(self, model: str, user: str | None) -> Decision:
         """The arm and target for `model` and this user; NotFound when nothing answers to it."""
@@ -212,7 +231,7 @@ class Gateway:
         ex: Exchange,
         call: Callable[[Upstream, ChatRequest, ModelTarget], Awaitable[T]],
     ) -> T:
-        decision = self.decide(creq.model, ex.user)
+        decision = await self.resolve(creq.model, ex.user)
         ex.feature, ex.arm = decision.feature, decision.arm
         if decision.feature and not ex.user:
             self.metrics.anonymous.labels(decision.feature).inc()

@@ -45,7 +45,11 @@ def load_project(path: Path | None, overrides: dict[str, Any] | None = None) -> 
 
     if path is None and Path("tunewise.yaml").is_file():
         path = Path("tunewise.yaml")
-    return load_config(path, overrides)
+    cfg = load_config(path, overrides)
+    ft = cfg.serve.fine_tuning
+    if ft.dir:  # relative to the config file, for the server and its workers alike
+        cfg.serve.fine_tuning = ft.model_copy(update={"dir": str(cfg.resolve(ft.dir))})
+    return cfg
 
 
 def store_url(cfg: Any, explicit: str | None = None) -> str:
@@ -69,8 +73,11 @@ def serve(
     pii: Any = None,
     rollout: Any = None,
     notice: Callable[[str], None] = print,
+    workers: int = 0,
+    worker_args: list[str] | None = None,
 ) -> None:
-    """Run the gateway until interrupted."""
+    """Run the gateway until interrupted; with `workers`, a `tunewise worker` training that many
+    fine-tuning jobs at once runs beside it (and stops with it, requeueing what it trains)."""
     import uvicorn
 
     from tunewise.serve.app import create_app
@@ -85,4 +92,48 @@ def serve(
     notice(
         f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})"
     )
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    worker = (
+        start_worker(db_url, workers, worker_args or [], notice) if workers and db_url else None
+    )
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    finally:
+        if worker is not None:
+            stop_worker(worker, notice)
+
+
+def start_worker(
+    db_url: str, concurrency: int, args: list[str], notice: Callable[[str], None]
+) -> Any:
+    """`tunewise worker` as a process of its own (training never runs in the web process), with
+    the server's `--config` and `--set` arguments."""
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunewise",
+        "worker",
+        "--db",
+        db_url,
+        "--concurrency",
+        str(concurrency),
+        *args,
+    ]
+    proc = subprocess.Popen(cmd)
+    notice(f"tunewise worker: process {proc.pid}, up to {concurrency} fine-tuning job(s) at a time")
+    return proc
+
+
+def stop_worker(proc: Any, notice: Callable[[str], None], grace_s: float = 180.0) -> None:
+    """SIGTERM: running jobs stop at their next step, checkpointed, and go back to the queue."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        notice("the worker did not stop in time; killing it (its jobs are requeued by the next)")
+        proc.kill()

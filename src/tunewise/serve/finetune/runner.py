@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tunewise.errors import JobError
+from tunewise.errors import DataError, JobError
 from tunewise.serve.finetune.queue import release
 from tunewise.serve.finetune.service import job_row
 from tunewise.serve.finetune.tables import ApiJobRow
@@ -165,14 +165,19 @@ def failed(
     store: WatchedStore, job_id: str, exc: BaseException, code: str = "training_failed"
 ) -> int:
     traceback.print_exc()  # into the job's train.log
-    message = f"The job failed: {type(exc).__name__}: {exc}"
+    param = None
+    if isinstance(exc, DataError):  # e.g. every row longer than max_length: nothing to learn
+        code, param = "invalid_training_file", "training_file"
+        message = f"The job failed due to an invalid training file. {exc}"
+    else:
+        message = f"The job failed: {type(exc).__name__}: {exc}"
     release(
         store.engine,
         job_id,
         expect=ACTIVE,
         holder=store.worker,
         status="failed",
-        error={"code": code, "message": message, "param": None},
+        error={"code": code, "message": message, "param": param},
         events=(("error", message),),
     )
     return 1
