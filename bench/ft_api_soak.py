@@ -253,6 +253,7 @@ def main() -> None:
             "max": round(max(rss), 1),
             "end": round(rss[-1], 1),
             "growth_per_job_kib": round((rss[-1] - rss_before) * 1024 / args.jobs, 1),
+            "every_minute": [round(r, 1) for t, r in sampler.samples if int(t) % 60 == 0],
         }
         print("soak:", result["soak"], flush=True)
     finally:
