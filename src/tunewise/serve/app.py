@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -130,27 +130,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-        # Drop where it came from (body/query/path) and pydantic's union-member tags (`int`).
-        loc = [str(p) for p in first.get("loc", ()) if not _UNION_TAG.match(str(p))]
-        loc = loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
-        param = ".".join(loc) or None
-        if first.get("type") == "missing":
-            return _error(
-                400,
-                f"Missing required parameter: '{param}'.",
-                "invalid_request_error",
-                "missing_required_parameter",
-                param,
-            )
-        msg = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-        return _error(
-            400,
-            f"Invalid value for '{param}': {msg}",
-            "invalid_request_error",
-            "invalid_value",
-            param,
-        )
+        return validation_error(exc.errors())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -160,6 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             msg = f"Method {request.method} is not allowed on {request.url.path}."
             return _error(405, msg, "invalid_request_error", "method_not_allowed")
+        if exc.status_code == 400:  # FastAPI could not read the body (e.g. JSON nested too deeply)
+            msg = f"{exc.detail}: send a JSON object"
+            return _error(400, msg, "invalid_request_error", "invalid_json")
         return _error(exc.status_code, str(exc.detail), "invalid_request_error", None)
 
     @app.exception_handler(Exception)
@@ -171,3 +154,31 @@ def install_error_handlers(app: FastAPI) -> None:
             "server_error",
             "internal_error",
         )
+
+
+_TYPE_ERRORS = {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing",
+                "bool_type", "bool_parsing", "string_type", "list_type", "dict_type",
+                "model_type", "model_attributes_type"}  # fmt: skip
+
+
+def validation_error(errors: Sequence[Any]) -> JSONResponse:
+    """FastAPI's body/query/path validation errors as OpenAI's 400, naming the first bad field."""
+    first: dict[str, Any] = dict(errors[0]) if errors else {}
+    kind, raw_loc = first.get("type"), [str(p) for p in first.get("loc", ())]
+    if kind == "json_invalid":  # loc is ("body", <character offset>): not a field
+        why = (first.get("ctx") or {}).get("error", "")
+        msg = f"the request body is not valid JSON ({why}); send a JSON object"
+        return _error(400, msg, "invalid_request_error", "invalid_json")
+    # Drop where it came from (body/query/path) and pydantic's union-member tags (`int`).
+    loc = [p for p in raw_loc if not _UNION_TAG.match(p)]
+    loc = loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc
+    param = ".".join(loc) or None
+    if param is None and raw_loc[:1] == ["body"]:  # the body itself: empty, or not an object
+        msg = "the request body must be a JSON object"
+        return _error(400, msg, "invalid_request_error", "invalid_json")
+    if kind == "missing":
+        msg = f"Missing required parameter: '{param}'."
+        return _error(400, msg, "invalid_request_error", "missing_required_parameter", param)
+    text = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    code = "invalid_type" if kind in _TYPE_ERRORS else "invalid_value"
+    return _error(400, f"Invalid value for '{param}': {text}", "invalid_request_error", code, param)

@@ -53,15 +53,16 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    n: int = Field(1, ge=1, le=1)
-    stream: bool = False
+    # strict: JSON `true` or "10" is the wrong type for a number, as OpenAI answers
+    max_tokens: int | None = Field(None, ge=1, strict=True)
+    max_completion_tokens: int | None = Field(None, ge=1, strict=True)
+    temperature: float | None = Field(None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(None, gt=0, le=1, strict=True)
+    n: int = Field(1, ge=1, le=1, strict=True)
+    stream: bool = Field(False, strict=True)
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, strict=True)
     user: str | None = Field(None, max_length=256)
 
     @field_validator("stop")
@@ -163,7 +164,7 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     """The request body, validated; InvalidRequest names the first bad field."""
     try:
         raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest(
             f"the request body is not valid JSON ({exc}); send a JSON object",
             code="invalid_json",
@@ -171,7 +172,7 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     if not isinstance(raw, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     try:
-        return ChatCompletionRequest.model_validate(raw)
+        req = ChatCompletionRequest.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -182,6 +183,13 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
             else ("invalid_type" if first["type"] in _TYPE_NAMES else "invalid_value")
         )
         raise InvalidRequest(_message(first, param), param=param, code=code) from None  # type: ignore[arg-type]
+    for i, m in enumerate(req.messages):
+        # Only an assistant turn (one that called tools) may come without content.
+        if m.content is None and m.role != "assistant":
+            param = f"messages.[{i}].content"
+            raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param,
+                                 code="missing_required_parameter")  # fmt: skip
+    return req
 
 
 # ---- response bodies ---------------------------------------------------------------------------
