@@ -1,6 +1,6 @@
-"""A job survives its worker: `tunewise worker` and its training process are killed (-9, as in
-a power cut); the next worker gives the job back to the queue and continues it from its
-checkpoint; the job succeeds with every step trained once after the checkpoint."""
+"""A job survives its worker and its server: `tunewise worker` and its training process are
+killed (-9, as in a power cut) and the server restarts; the next worker gives the job back to the
+queue and continues it from its checkpoint; every step after the checkpoint is trained once."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def test_killed_worker_job_continues_from_checkpoint(tmp_path: Path, tiny_model:
                     os.kill(p.pid, signal.SIGKILL)
             proc.wait(30)
         step = max(c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id))
+    # The server restarts too: everything the job needs is in the store and the folder.
+    with ft_server(tmp_path, tiny_model, train=train, lease_s=3) as srv:
+        client = srv.sdk()
         assert client.fine_tuning.jobs.retrieve(job.id).status == "running"  # nobody said otherwise
         time.sleep(0.2)
         with worker(srv.ft):
