@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tunewise.serve.auth import KeyRing
-from tunewise.serve.config import ServeConfig
+from tunewise.serve.config import ServeConfig, UpstreamConfig
 from tunewise.serve.dispatch import Gateway
 from tunewise.serve.errors import ApiError
 from tunewise.serve.metrics import Metrics
@@ -64,6 +64,11 @@ def create_app(
 
     metrics = Metrics()
     upstreams = [(create_upstream(name, cfg), cfg) for name, cfg in config.upstreams.items()]
+    if not any(cfg.kind == "classifier" for cfg in config.upstreams.values()):
+        # Registered embedding classifiers are servable with no configuration; MiniLM loads on
+        # the first request for one, so this costs nothing until a classifier is routed to.
+        implicit = UpstreamConfig(kind="classifier", max_tokens=config_max_tokens(config))
+        upstreams.append((create_upstream("classifiers", implicit), implicit))
     ring = KeyRing()
     store = StoreView(db_url, ring) if db_url else None
     gateway = Gateway(config, upstreams, store.catalog if store else None, metrics)
@@ -112,6 +117,11 @@ def create_app(
         app.include_router(files.router)
         app.include_router(fine_tuning.router)
     return app
+
+
+def config_max_tokens(config: ServeConfig) -> int:
+    """The largest `max_tokens` any configured upstream allows (a label never needs more)."""
+    return max((cfg.max_tokens for cfg in config.upstreams.values()), default=1024)
 
 
 def _error(

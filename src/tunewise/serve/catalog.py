@@ -47,6 +47,14 @@ def target_from_row(m: Any) -> ModelTarget:
             base_hash=m.base_hash,
             provider_model=m.provider_model_id,
         )
+    if m.kind == "classifier":  # pinned by the whole folder's hash (registry.integrity)
+        return ModelTarget(
+            name=m.name,
+            kind="classifier",
+            base=m.base_id,
+            path=m.adapter_path,
+            content_hash=m.adapter_sha256,
+        )
     return ModelTarget(
         name=m.name,
         kind="full" if m.kind == "full" else "adapter",

@@ -44,7 +44,7 @@ class ModelTarget:
 
     name: str
     """The name the client sees in responses and headers (registered model or base name)."""
-    kind: Literal["base", "adapter", "full", "provider"]
+    kind: Literal["base", "adapter", "full", "provider", "classifier"]
     base: str | None = None
     """Base model id or folder (`smollm2-135m`, a path, `HuggingFaceTB/...`)."""
     base_hash: str | None = None
@@ -150,6 +150,7 @@ _BUILTIN = {
     "local": "tunewise.serve.upstreams.local",
     "openai": "tunewise.serve.upstreams.openai",
     "bedrock": "tunewise.serve.upstreams.bedrock",
+    "classifier": "tunewise.serve.upstreams.classifier",
 }
 _ENTRY_POINTS = "tunewise.upstreams"
 
