@@ -7,6 +7,9 @@ and n production rows, and the sample is the smallest n that keeps it within 10%
 all N prompts (at least 1,000, at most `embed_sample`). With m = 276 and N = 10,000 that is
 about 1,140 prompts.
 The report gives both standard errors. Counts, quality, label mix and lengths use every row.
+
+The requests are read once, as a stream (stream.py): memory stays flat however many rows the
+window holds; the prompts to embed come from a reservoir of at most `embed_sample`.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from tunewise import __version__
 from tunewise.artifacts import sha256_file
-from tunewise.errors import require
+from tunewise.errors import DataError, require
 from tunewise.monitor import clusters, drift, outputs, quality
 from tunewise.monitor.config import MonitorConfig
 from tunewise.monitor.context import ModelContext, staleness
 from tunewise.monitor.embed import MODEL_NAME, cached_embed, embed
 from tunewise.monitor.requests import Request
+from tunewise.monitor.stream import Reservoir, WindowPass
 
 Example = tuple[str, str]
 
@@ -55,40 +59,27 @@ def power_sample_size(m: int, total: int, cap: int, tolerance: float = 0.1) -> i
     return int(min(total, cap, n))
 
 
-def traffic(requests: Sequence[Request]) -> dict[str, Any]:
-    """Counts: requests per arm and day, sampled texts, reviews, errors."""
-    return {
-        "requests": len(requests),
-        "by_arm": dict(sorted(Counter(r.arm for r in requests).items())),
-        "by_day": dict(sorted(Counter(r.day for r in requests).items())),
-        "with_prompt": sum(r.prompt is not None for r in requests),
-        "with_answer": sum(r.answer is not None for r in requests),
-        "reviewed": sum(r.review is not None for r in requests),
-        "errors": sum(not r.ok for r in requests),
-    }
-
-
 def input_drift(
-    requests: Sequence[Request],
+    prompts: Reservoir,
     train: Sequence[Example],
     ctx: ModelContext,
     cfg: MonitorConfig,
     scrub: Callable[[str], str],
 ) -> dict[str, Any]:
-    """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings."""
-    prompted = [r for r in requests if r.prompt]
+    """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings of a sample of
+    the prompts (drawn from the pass's reservoir)."""
     train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
     size = power_sample_size(
-        len(train_texts), len(prompted), cfg.embed_sample, cfg.sample_tolerance
+        len(train_texts), prompts.seen, cfg.embed_sample, cfg.sample_tolerance
     )
-    picked = [prompted[i] for i in _sample(len(prompted), size, cfg.seed)]
+    picked = prompts.sample(size)
     if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
         return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "
                 f"(have {len(picked)} and {len(train_texts)})"}  # fmt: skip
     # The cache is keyed by the dataset version's manifest hash, else by the train file's bytes.
     key = ctx.dataset_sha256 or (sha256_file(ctx.train_path) if ctx.train_path else None)
     ref, cache = cached_embed(train_texts, key)
-    prod_texts = [r.prompt or "" for r in picked]
+    prod_texts = [p.text for p in picked]
     start = time.perf_counter()
     prod = embed(prod_texts)
     seconds = time.perf_counter() - start
@@ -96,12 +87,12 @@ def input_drift(
         ref, prod, threshold=cfg.drift_auc, bootstrap_below=cfg.bootstrap_below, seed=cfg.seed
     )
     radius, far = drift.nn_outliers(ref, prod)
-    days = [r.day for r in picked]
+    days = [p.day for p in picked]
     return {
         "embedder": MODEL_NAME,
-        "sample": {"prompts": len(prompted), "embedded": len(picked), "training": len(train_texts),
+        "sample": {"prompts": prompts.seen, "embedded": len(picked), "training": len(train_texts),
                    "null_se_sample": drift.null_se(len(ref), len(picked)),
-                   "null_se_all": drift.null_se(len(ref), len(prompted))},
+                   "null_se_all": drift.null_se(len(ref), prompts.seen)},
         "throughput": {"texts": len(picked), "seconds": round(seconds, 3),
                        "texts_per_s": round(len(picked) / seconds, 1) if seconds else None},
         "training_cache": cache,
@@ -117,7 +108,7 @@ def input_drift(
 
 
 def analyze(
-    requests: Sequence[Request],
+    requests: Iterable[Request],
     train: Sequence[Example],
     ctx: ModelContext,
     cfg: MonitorConfig,
@@ -129,8 +120,9 @@ def analyze(
     until: datetime,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The whole report (without triggers): traffic, input and output drift, quality, and
-    staleness as of `now` (default: the current time, whatever the window)."""
+    """The whole report (without triggers) from one pass over `requests` (any iterable, read
+    once): traffic, input and output drift, quality, and staleness as of `now` (default: the
+    current time, whatever the window). DataError when the window holds no request."""
     for module in ("sklearn", "scipy"):
         require(module, "monitor", "tunewise monitor")
     timings: dict[str, float] = {}
@@ -142,9 +134,14 @@ def analyze(
         return value
 
     train_answers = [a for _, a in train]
-    answers = [r.answer for r in requests if r.ok and r.answer is not None]
     scorers = quality.live_scorers(train_answers, schema)
-    live = timed("quality", lambda: quality.live_quality(requests, scorers, ctx.model))
+    seen = WindowPass(train_answers, label_field, scorers, ctx.model,
+                      capacity=cfg.embed_sample, seed=cfg.seed)  # fmt: skip
+    timed("read_and_score", lambda: seen.consume(requests))
+    if not seen.n:
+        raise DataError(f"no logged requests for feature '{ctx.feature}' between {since:%Y-%m-%d %H:%M} "
+                        f"and {until:%Y-%m-%d %H:%M} UTC; widen --since or check the feature name")  # fmt: skip
+    live = seen.quality.summary()
     margin = cfg.triggers.quality_margin if cfg.triggers.quality_margin is not None else 0.0
     return {
         "format": "tunewise.monitor/1",
@@ -154,11 +151,12 @@ def analyze(
         "window": {"since": since.isoformat(), "until": until.isoformat()},
         "training": {"path": str(ctx.train_path) if ctx.train_path else None,
                      "dataset_sha256": ctx.dataset_sha256, "rows": len(train)},
-        "traffic": timed("traffic", lambda: traffic(requests)),
-        "input_drift": timed("input_drift", lambda: input_drift(requests, train, ctx, cfg, scrub)),
+        "traffic": seen.traffic(),
+        "input_drift": timed("input_drift", lambda: input_drift(seen.prompts, train, ctx, cfg, scrub)),
         "output_drift": timed("output_drift", lambda: {
-            "labels": outputs.label_drift(train_answers, answers, label_field),
-            "lengths": outputs.length_drift(train_answers, answers)}),
+            "labels": outputs.label_drift_counts(train_answers, seen.answers),
+            "lengths": outputs.length_drift_counts(Counter(len(a) for a in train_answers),
+                                                   seen.answers.lengths)}),
         "quality": {**live, "eval_source": ctx.eval_source, "eval_metrics": ctx.eval_metrics,
                     "vs_eval": quality.compare_with_eval(live["model_rows"], ctx.eval_metrics, margin)},
         "staleness": staleness(ctx, now or datetime.now(UTC)),

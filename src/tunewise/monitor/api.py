@@ -17,7 +17,7 @@ from typing import Any
 
 from tunewise.artifacts import atomic_write_json, atomic_write_text
 from tunewise.config import ProjectConfig
-from tunewise.errors import ConfigError, DataError
+from tunewise.errors import ConfigError
 from tunewise.monitor.context import ModelContext, from_registry
 from tunewise.monitor.requests import RequestSource, parse_duration, parse_time
 from tunewise.monitor.triggers import EVENT_KIND, call_webhook, evaluate_triggers, webhook_payload
@@ -110,11 +110,8 @@ def run_monitor(
     ctx = _context(feature, cfg, model, train)
     assert ctx.train_path is not None
     examples = load_examples(ctx.train_path)
-    requests = list(source.iter_requests(feature, start, end))
-    if not requests:
-        raise DataError(f"no logged requests for feature '{feature}' between {start:%Y-%m-%d %H:%M} "
-                        f"and {end:%Y-%m-%d %H:%M} UTC; widen --since or check the feature name")  # fmt: skip
-    report = analyze(requests, examples, ctx, cfg.monitor,
+    # One streaming pass: the window is never held in memory (the store reads it in pages).
+    report = analyze(source.iter_requests(feature, start, end), examples, ctx, cfg.monitor,
                      label_field=cfg.monitor.label_field or cfg.eval.label_field,
                      schema=_schema(cfg), scrub=_scrubber(cfg), since=start, until=end)  # fmt: skip
     fired = evaluate_triggers(report, cfg.monitor.triggers)

@@ -61,38 +61,89 @@ def psi_band(value: float) -> str:
     return next(name for cut, name in PSI_BANDS if value >= cut)
 
 
+class AnswerStats:
+    """The production answers' label counts and length histogram, added one at a time (memory
+    grows with the number of labels and distinct lengths, not with the answers)."""
+
+    def __init__(self, train_answers: list[str], field: str | None) -> None:
+        self.kind, self.why = label_kind(train_answers, field)
+        self.key = field if self.kind == "json" else None
+        self.labels: Counter[str] = Counter()
+        self.lengths: Counter[int] = Counter()
+
+    def add(self, answer: str) -> None:
+        if self.kind is not None:
+            self.labels[answer_label(answer, self.key)] += 1
+        self.lengths[len(answer)] += 1
+
+
 def label_drift(
     train_answers: list[str], prod_answers: list[str], field: str | None
 ) -> dict[str, Any]:
     """Label mix of production answers against training: shares, PSI with its band, chi-squared."""
+    stats = AnswerStats(train_answers, field)
+    for a in prod_answers:
+        stats.add(a)
+    return label_drift_counts(train_answers, stats)
+
+
+def label_drift_counts(train_answers: list[str], stats: AnswerStats) -> dict[str, Any]:
+    """`label_drift` from the counts an `AnswerStats` collected."""
     from scipy.stats import chi2_contingency
 
-    kind, why = label_kind(train_answers, field)
-    if kind is None or not prod_answers:
-        return {"skipped": why if kind is None else "no sampled production answers"}
-    key = field if kind == "json" else None
-    train = Counter(answer_label(a, key) for a in train_answers)
-    prod = Counter(answer_label(a, key) for a in prod_answers)
+    prod, n_prod = stats.labels, sum(stats.labels.values())
+    if stats.kind is None or not n_prod:
+        return {"skipped": stats.why if stats.kind is None else "no sampled production answers"}
+    train = Counter(answer_label(a, stats.key) for a in train_answers)
     labels = sorted(set(train) | set(prod), key=lambda lab: (-train[lab] - prod[lab], lab))
     table = [[train[lab] for lab in labels], [prod[lab] for lab in labels]]
     p = float(chi2_contingency(table)[1]) if len(labels) > 1 else 1.0
     value = psi(dict(train), dict(prod))
     return {
-        "field": key, "kind": kind, "n_train": len(train_answers), "n_production": len(prod_answers),
+        "field": stats.key, "kind": stats.kind, "n_train": len(train_answers), "n_production": n_prod,
         "labels": [{"label": lab, "train_share": train[lab] / len(train_answers),
-                    "production_share": prod[lab] / len(prod_answers)} for lab in labels],
+                    "production_share": prod[lab] / n_prod} for lab in labels],
         "psi": value, "psi_band": psi_band(value), "chi2_p": p,
     }  # fmt: skip
 
 
 def length_drift(train_answers: list[str], prod_answers: list[str]) -> dict[str, Any]:
     """Answer lengths in characters: means and the two-sample KS test."""
-    from scipy.stats import ks_2samp
+    return length_drift_counts(
+        Counter(len(x) for x in train_answers), Counter(len(x) for x in prod_answers)
+    )
 
-    if len(train_answers) < 2 or len(prod_answers) < 2:
+
+KS_EXACT_MAX = 10_000  # scipy's ks_2samp computes the exact p-value up to this many per side
+
+
+def _ks(a: Counter[int], b: Counter[int]) -> tuple[float, float]:
+    """Two-sample KS statistic and p-value from length histograms: scipy's exact test while both
+    sides are small enough for it (the same figures as on the raw lengths), else the statistic
+    from the two step functions and Smirnov's asymptotic p-value, as scipy's 'asymp' mode."""
+    from scipy.stats import kstwo
+
+    n1, n2 = sum(a.values()), sum(b.values())
+    if max(n1, n2) <= KS_EXACT_MAX:
+        from scipy.stats import ks_2samp
+
+        res = ks_2samp(list(a.elements()), list(b.elements()))
+        return float(res.statistic), float(res.pvalue)
+    d = c1 = c2 = 0.0
+    for x in sorted(set(a) | set(b)):
+        c1, c2 = c1 + a[x] / n1, c2 + b[x] / n2
+        d = max(d, abs(c1 - c2))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return d, float(kstwo.sf(d, round(m * n / (m + n))))
+
+
+def length_drift_counts(train: Counter[int], prod: Counter[int]) -> dict[str, Any]:
+    """`length_drift` from histograms of lengths (length -> count)."""
+    n1, n2 = sum(train.values()), sum(prod.values())
+    if n1 < 2 or n2 < 2:
         return {"skipped": "needs 2+ answers a side"}
-    a, b = [len(x) for x in train_answers], [len(x) for x in prod_answers]
-    res = ks_2samp(a, b)
-    return {"n_train": len(a), "n_production": len(b), "train_mean": sum(a) / len(a),
-            "production_mean": sum(b) / len(b), "ks": float(res.statistic),
-            "p_value": float(res.pvalue)}  # fmt: skip
+    ks, p = _ks(train, prod)
+    return {"n_train": n1, "n_production": n2,
+            "train_mean": sum(k * v for k, v in train.items()) / n1,
+            "production_mean": sum(k * v for k, v in prod.items()) / n2,
+            "ks": ks, "p_value": p}  # fmt: skip

@@ -41,27 +41,76 @@ def live_scorers(train_answers: list[str], schema: dict[str, Any] | str | None) 
     return [build_scorer(n, p) for n, p in names]
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+class Quantiles:
+    """Nearest-rank quantiles in bounded memory: exact over the first `exact` values, then a
+    log-bucket sketch with 1% relative error (DDSketch's mapping: bucket i holds values in
+    (gamma^(i-1), gamma^i], gamma = 1.01/0.99), at most a few hundred buckets for latencies."""
+
+    GAMMA = 1.01 / 0.99
+
+    def __init__(self, exact: int = 2048) -> None:
+        self.exact = exact
+        self.values: list[float] | None = []
+        self.buckets: dict[int, int] = {}
+        self.n = 0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        if self.values is not None:
+            self.values.append(x)
+            if len(self.values) > self.exact:
+                for v in self.values:
+                    self._bucket(v)
+                self.values = None
+        else:
+            self._bucket(x)
+
+    def _bucket(self, x: float) -> None:
+        i = math.ceil(math.log(x) / math.log(self.GAMMA)) if x > 0 else -(10**9)
+        self.buckets[i] = self.buckets.get(i, 0) + 1
+
+    def quantile(self, q: float) -> float | None:
+        if not self.n:
+            return None
+        rank = min(self.n, max(1, math.ceil(q / 100 * self.n)))
+        if self.values is not None:
+            return sorted(self.values)[rank - 1]
+        seen = 0
+        for i in sorted(self.buckets):
+            seen += self.buckets[i]
+            if seen >= rank:
+                return 0.0 if i == -(10**9) else 2 * self.GAMMA**i / (self.GAMMA + 1)
+        return None  # pragma: no cover - rank <= n
 
 
-class _Bucket:
+class Bucket:
+    """Running figures of one group of requests (an arm, an arm's day, the model's rows)."""
+
     def __init__(self) -> None:
-        self.n = self.errors = 0
-        self.latency: list[float] = []
-        self.tokens_out: list[int] = []
-        self.scores: dict[str, list[float]] = defaultdict(list)
+        self.n = self.errors = self.tokens_n = self.tokens_sum = 0
+        self.latency = Quantiles()
+        self.scores: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+
+    def add(self, req: Request, scores: dict[str, float]) -> None:
+        self.n += 1
+        self.errors += not req.ok
+        if req.latency_ms is not None:
+            self.latency.add(req.latency_ms)
+        if req.tokens_out is not None:
+            self.tokens_n += 1
+            self.tokens_sum += req.tokens_out
+        for m, v in scores.items():
+            acc = self.scores[m]
+            acc[0] += v
+            acc[1] += 1
 
     def summary(self) -> dict[str, Any]:
         return {
             "requests": self.n,
             "error_rate": self.errors / self.n if self.n else None,
-            "latency_ms": {"p50": _percentile(self.latency, 50), "p95": _percentile(self.latency, 95)},
-            "tokens_out_mean": sum(self.tokens_out) / len(self.tokens_out) if self.tokens_out else None,
-            "metrics": {m: {"mean": sum(v) / len(v), "n": len(v)} for m, v in sorted(self.scores.items())},
+            "latency_ms": {"p50": self.latency.quantile(50), "p95": self.latency.quantile(95)},
+            "tokens_out_mean": self.tokens_sum / self.tokens_n if self.tokens_n else None,
+            "metrics": {m: {"mean": s / int(n), "n": int(n)} for m, (s, n) in sorted(self.scores.items())},
         }  # fmt: skip
 
 
@@ -75,32 +124,42 @@ def _row_scores(req: Request, scorers: list[Scorer]) -> dict[str, float]:
     return out
 
 
+class LiveQuality:
+    """Live quality over a stream of requests: `add` each, then `summary()`."""
+
+    def __init__(self, scorers: list[Scorer], model: str | None) -> None:
+        self.scorers, self.model = scorers, model
+        self.arms: dict[str, Bucket] = defaultdict(Bucket)
+        self.days: dict[tuple[str, str], Bucket] = defaultdict(Bucket)
+        self.own, self.control = Bucket(), Bucket()
+
+    def add(self, req: Request) -> None:
+        scores = _row_scores(req, self.scorers) if req.ok else {}
+        self.arms[req.arm].add(req, scores)
+        self.days[(req.arm, req.day)].add(req, scores)
+        if self.model is not None and req.model == self.model:
+            self.own.add(req, scores)
+        if req.arm == "control":
+            self.control.add(req, scores)
+
+    def summary(self) -> dict[str, Any]:
+        """Per arm, per (arm, day), and for the monitored model's own rows (else control's)."""
+        return {
+            "arms": {a: b.summary() for a, b in sorted(self.arms.items())},
+            "days": [{"arm": a, "day": d, **b.summary()} for (a, d), b in sorted(self.days.items())],
+            "model_rows": (self.own if self.own.n else self.control).summary(),
+            "model_rows_from": "model" if self.own.n else "control arm",
+        }
+
+
 def live_quality(
     requests: Iterable[Request], scorers: list[Scorer], model: str | None
 ) -> dict[str, Any]:
     """Per arm, per (arm, day), and for the monitored model's own rows."""
-    arms: dict[str, _Bucket] = defaultdict(_Bucket)
-    days: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
-    own, control = _Bucket(), _Bucket()
+    live = LiveQuality(scorers, model)
     for req in requests:
-        scores = _row_scores(req, scorers) if req.ok else {}
-        named = model is not None and req.model == model
-        for b in (arms[req.arm], days[(req.arm, req.day)], *((own,) if named else ()),
-                  *((control,) if req.arm == "control" else ())):  # fmt: skip
-            b.n += 1
-            b.errors += not req.ok
-            if req.latency_ms is not None:
-                b.latency.append(req.latency_ms)
-            if req.tokens_out is not None:
-                b.tokens_out.append(req.tokens_out)
-            for m, v in scores.items():
-                b.scores[m].append(v)
-    return {
-        "arms": {a: b.summary() for a, b in sorted(arms.items())},
-        "days": [{"arm": a, "day": d, **b.summary()} for (a, d), b in sorted(days.items())],
-        "model_rows": (own if own.n else control).summary(),
-        "model_rows_from": "model" if own.n else "control arm",
-    }
+        live.add(req)
+    return live.summary()
 
 
 def compare_with_eval(
