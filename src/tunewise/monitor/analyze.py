@@ -69,9 +69,7 @@ def input_drift(
     """Classifier, outliers, drift per day and grown clusters on MiniLM embeddings of a sample of
     the prompts (drawn from the pass's reservoir)."""
     train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
-    size = power_sample_size(
-        len(train_texts), prompts.seen, cfg.embed_sample, cfg.sample_tolerance
-    )
+    size = power_sample_size(len(train_texts), prompts.seen, cfg.embed_sample, cfg.sample_tolerance)
     picked = prompts.sample(size)
     if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
         return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "

@@ -146,7 +146,9 @@ class LiveQuality:
         """Per arm, per (arm, day), and for the monitored model's own rows (else control's)."""
         return {
             "arms": {a: b.summary() for a, b in sorted(self.arms.items())},
-            "days": [{"arm": a, "day": d, **b.summary()} for (a, d), b in sorted(self.days.items())],
+            "days": [
+                {"arm": a, "day": d, **b.summary()} for (a, d), b in sorted(self.days.items())
+            ],
             "model_rows": (self.own if self.own.n else self.control).summary(),
             "model_rows_from": "model" if self.own.n else "control arm",
         }
