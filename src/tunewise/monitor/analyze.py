@@ -29,7 +29,7 @@ from tunewise.monitor.config import MonitorConfig
 from tunewise.monitor.context import ModelContext, staleness
 from tunewise.monitor.embed import MODEL_NAME, cached_embed, embed
 from tunewise.monitor.requests import Request
-from tunewise.monitor.stream import Reservoir, WindowPass
+from tunewise.monitor.stream import Prompt, Reservoir, WindowPass
 
 Example = tuple[str, str]
 
@@ -60,7 +60,7 @@ def power_sample_size(m: int, total: int, cap: int, tolerance: float = 0.1) -> i
 
 
 def input_drift(
-    prompts: Reservoir,
+    prompts: Reservoir[Prompt],
     train: Sequence[Example],
     ctx: ModelContext,
     cfg: MonitorConfig,
@@ -70,7 +70,7 @@ def input_drift(
     the prompts (drawn from the pass's reservoir)."""
     train_texts = [train[i][0] for i in _sample(len(train), cfg.reference_sample, cfg.seed)]
     size = power_sample_size(len(train_texts), prompts.seen, cfg.embed_sample, cfg.sample_tolerance)
-    picked = prompts.sample(size)
+    picked = sorted(prompts.sample(size), key=lambda p: p.index)  # stream order
     if len(picked) < drift.MIN_ROWS or len(train_texts) < drift.MIN_ROWS:
         return {"skipped": f"needs {drift.MIN_ROWS}+ sampled prompts and training rows "
                 f"(have {len(picked)} and {len(train_texts)})"}  # fmt: skip

@@ -17,7 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tunewise.evaluate.scorers import Scorer
 from tunewise.monitor.outputs import AnswerStats
@@ -34,16 +34,19 @@ class Prompt:
     day: str
 
 
-class Reservoir:
+T = TypeVar("T")
+
+
+class Reservoir(Generic[T]):
     """A uniform sample of at most `capacity` items of a stream of unknown length (Algorithm R)."""
 
     def __init__(self, capacity: int, seed: int) -> None:
         self.capacity = capacity
-        self.items: list[Prompt] = []
+        self.items: list[T] = []
         self.seen = 0
         self._rng = random.Random(seed)
 
-    def add(self, item: Prompt) -> None:
+    def add(self, item: T) -> None:
         self.seen += 1
         if len(self.items) < self.capacity:
             self.items.append(item)
@@ -52,10 +55,12 @@ class Reservoir:
         if j < self.capacity:
             self.items[j] = item
 
-    def sample(self, n: int) -> list[Prompt]:
-        """n of the kept items, uniformly (seeded), in stream order."""
-        kept = self.items if n >= len(self.items) else self._rng.sample(self.items, n)
-        return sorted(kept, key=lambda p: p.index)
+    def sample(self, n: int) -> list[T]:
+        """n of the kept items, uniformly (seeded), in the order they were kept."""
+        if n >= len(self.items):
+            return list(self.items)
+        picked = sorted(self._rng.sample(range(len(self.items)), n))
+        return [self.items[i] for i in picked]
 
 
 class WindowPass:
@@ -73,7 +78,7 @@ class WindowPass:
     ) -> None:
         self.quality = LiveQuality(scorers, model)
         self.answers = AnswerStats(train_answers, label_field)
-        self.prompts = Reservoir(capacity, seed)
+        self.prompts: Reservoir[Prompt] = Reservoir(capacity, seed)
         self.arms: Counter[str] = Counter()
         self.days: Counter[str] = Counter()
         self.n = self.with_prompt = self.with_answer = self.reviewed = self.errors = 0
