@@ -1,6 +1,6 @@
 """Jobs through their lives with a worker: invalid files fail with OpenAI's errors, pause stops
 at a step with a checkpoint and resume continues from it, cancel stops a running job, queued
-jobs run in order, lists page like OpenAI's."""
+jobs run in order and at most N at once, lists page like OpenAI's."""
 
 from __future__ import annotations
 
@@ -148,3 +148,20 @@ def test_dpo_job(tmp_path: Path, tiny_model: Path) -> None:
         job = wait_for(client, job.id, finished)
     assert job.status == "succeeded", job.error
     assert job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.2
+
+
+def test_worker_runs_at_most_n_at_once(tmp_path: Path, tiny_model: Path) -> None:
+    with ft_server(tmp_path, tiny_model) as srv, worker(srv.ft, concurrency=2):
+        client = srv.sdk()
+        files = [upload(client, chat_rows(12, seed=i)) for i in range(3)]
+        hyper = [{"n_epochs": 3, "batch_size": 1}] * 2 + [{"n_epochs": 1}]  # the first two longer
+        ids = [
+            client.fine_tuning.jobs.create(model="tiny", training_file=f, hyperparameters=h).id
+            for f, h in zip(files, hyper, strict=True)
+        ]
+        assert all(wait_for(client, j, finished).status == "succeeded" for j in ids)
+        started = {j: _first(client, j, "Fine-tuning job started") for j in ids}
+        done = {j: _first(client, j, "The job has successfully completed") for j in ids}
+    # Event ids follow one sequence: the first two ran together, the third only once one ended.
+    assert started[ids[0]] < started[ids[1]] < min(done[ids[0]], done[ids[1]])
+    assert started[ids[2]] > min(done[ids[0]], done[ids[1]])
