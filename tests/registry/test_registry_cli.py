@@ -28,7 +28,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
     return run
 
 
-def test_full_flow(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_full_flow(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     ds = make_dataset(tmp_path / "data")
     cli("register-dataset", str(ds))
     for i, name in enumerate(("m1", "m2")):
@@ -103,6 +103,9 @@ def test_full_flow(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     ]
     assert "1.0.0" in cli("list", "--datasets")
     assert "m1" in cli("list")
+    # Names are what a user copies into `promote`: never cut, however narrow the terminal.
+    monkeypatch.setenv("COLUMNS", "60")
+    assert "ft:gpt-4o-mini:acme::p1" in cli("list")
 
     cli("routes", "--out", "routes.json")
     routes = json.loads((tmp_path / "routes.json").read_text())["routes"]

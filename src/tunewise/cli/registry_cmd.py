@@ -82,7 +82,7 @@ def list_cmd(
     as_json: bool = JSON,
 ) -> None:
     """List models (aliases, stale flag, deprecation) or dataset versions."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     with _open(ctx) as reg:
         rows = (
@@ -100,7 +100,9 @@ def list_cmd(
                 d["semver"] or "", d["manifest_sha256"][:12], d["location"], d["registered_at"][:19]
             )
     else:
-        table = Table("model", "kind", "base", "aliases", "registered", "flags")
+        # The model column never shrinks: its names are what `promote` takes.
+        table = Table(Column("model", no_wrap=True), "kind", Column("base", overflow="fold"),
+                      "aliases", "registered", "flags")  # fmt: skip
         for m in rows:
             flags = ", ".join(
                 f for f, on in (("deprecated", m["deprecated"]), ("stale", m["stale"])) if on
