@@ -207,3 +207,21 @@ def test_a_canary_stream_broken_after_tokens_is_an_error_counted_against_the_can
         'tunewise_broken_streams_total{arm="canary",feature="support"} 4.0'
         in httpx.get(gw.url + "/metrics").text
     )
+
+
+def test_flags_refuse_a_feature_no_alias_names_and_say_when_no_canary_exists(
+    tmp_path: Path,
+) -> None:
+    """A typo in an incident's kill switch must fail loudly, not report success."""
+    url = f"sqlite:///{tmp_path / 'tunewise.db'}"
+    reg = registry_world(tmp_path / "runs", url, ["ad-good"])
+    reg.promote("ad-good", feature="support", force=True, reason="test")
+    result = CliRunner().invoke(cli, ["flags", "set", "suport", "canary=off", "--db", url])
+    assert result.exit_code == 2
+    assert "no feature 'suport'" in result.output and "features: support" in result.output
+    from tunewise.serve.flags import list_flags
+    from tunewise.store import get_engine
+
+    assert list_flags(get_engine(url)) == []  # nothing stored for the typo
+    out = flags(url, "support", "canary=10")
+    assert "10% of users" in out and "support@canary holds no model" in out

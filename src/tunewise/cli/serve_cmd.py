@@ -126,16 +126,29 @@ def flags_set(
 ) -> None:
     """Set a feature's canary share or flip its kill switch; every server follows within
     serve.flags_ttl_s (1 s by default), without a restart."""
+    from tunewise.errors import ConfigError
     from tunewise.registry.catalog import current_user
-    from tunewise.serve.flags import parse_setting, set_flag
+    from tunewise.serve.flags import feature_aliases, parse_setting, set_flag
 
-    flag = set_flag(
-        _engine(db, config), feature, parse_setting(setting), by=current_user(by), reason=reason
-    )
+    wanted, engine = parse_setting(setting), _engine(db, config)
+    features, aliases = feature_aliases(engine, feature)
+    if not aliases:  # a typo here must not look like a kill switch that worked
+        known = ", ".join(sorted(features)) or "none yet"
+        raise ConfigError(
+            f"no feature '{feature}' in the registry (features: {known}); a flag on it would "
+            f"route nothing. Promote a model first: tunewise registry promote MODEL --feature "
+            f"{feature}"
+        )
+    flag = set_flag(engine, feature, wanted, by=current_user(by), reason=reason)
     if flag["killed"]:
         console.print(f"{feature}: canary OFF (kill switch): every user is served by control")
     else:
         console.print(f"{feature}: canary serves {flag['canary_percent']:g}% of users")
+        if flag["canary_percent"] > 0 and not aliases.get("canary"):
+            err_console.print(
+                f"note: {feature}@canary holds no model, so control serves everyone until one "
+                f"is promoted: tunewise registry promote MODEL --feature {feature} --alias canary"
+            )
 
 
 @flags_app.command("list")

@@ -42,6 +42,17 @@ def parse_setting(text: str) -> Flag:
     return Flag(round(percent * BUCKETS / 100), killed=False)
 
 
+def feature_aliases(engine: Engine, feature: str) -> tuple[set[str], dict[str, bool]]:
+    """(every feature the registry's aliases name, {alias: holds a model} for `feature`): a
+    flag for a name no alias uses routes nothing, so the CLI refuses a typo'd kill switch."""
+    from tunewise.registry.tables import Alias
+
+    with transaction(engine) as s:
+        rows = s.execute(select(Alias.feature, Alias.alias, Alias.model_id)).all()
+    mine = {alias: model_id is not None for f, alias, model_id in rows if f == feature}
+    return {f for f, _, _ in rows}, mine
+
+
 def set_flag(
     engine: Engine, feature: str, flag: Flag, *, by: str, reason: str | None = None
 ) -> dict[str, Any]:
