@@ -6,7 +6,7 @@ from openai import OpenAI
 
 client = OpenAI()
 
-training_file = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")  # noqa: SIM115
+training_file = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")
 job = client.fine_tuning.jobs.create(
     training_file=training_file.id,
     model="gpt-4o-mini-2024-07-18",
