@@ -1,7 +1,7 @@
 """The two halves test each other: `tunewise train --backend openai` (the client) against
 tunewise's own fine-tuning API (the server) with the real SDK in between. The client uploads,
-creates, polls with backoff and mirrors what the server reports: events, checkpoints, status, and
-the `ft:` model registered with its dataset on the client's side."""
+creates, polls with backoff, cancels and mirrors what the server reports: events, checkpoints,
+status, and the `ft:` model registered with its dataset on the client's side."""
 
 from __future__ import annotations
 
@@ -81,3 +81,35 @@ def test_openai_backend_against_tunewise_serve(
         lineage = reg.lineage(name, verify=False)
     assert lineage["model"]["provider_model_id"] == name
     assert lineage["dataset"]["manifest_sha256"] == job.result["dataset_sha256"]
+
+
+def test_openai_backend_cancels_on_the_server(
+    tmp_path: Path, tiny_model: Path, client_state: Path
+) -> None:
+    from tunewise.serve.finetune.config import DataPolicy
+    from tunewise.serve.finetune.dataset import build_dataset
+    from tunewise.train.jobs import JobStore
+
+    train = write_jsonl(tmp_path / "training.jsonl", chat_rows(12))
+    data = tmp_path / "ds"
+    build_dataset(train, None, data, base=str(tiny_model), policy=DataPolicy(), min_examples=10)
+    runner = CliRunner()
+    with ft_server(tmp_path / "server", tiny_model) as srv:  # no worker: the job waits
+        made = runner.invoke(
+            app,
+            [
+                "train", "--data", str(data), "--backend", "openai", "--openai-model", "tiny",
+                "--openai-base-url", srv.url + "/v1", "--no-wait", "--no-progress",
+            ],
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+        job = JobStore().list_jobs()[0]
+        remote_id = job.result["provider_job_id"]
+        assert srv.sdk().fine_tuning.jobs.retrieve(remote_id).status == "validating_files"
+        cancelled = runner.invoke(app, ["jobs", "cancel", job.id])
+        assert cancelled.exit_code == 0, cancelled.output
+        assert srv.sdk().fine_tuning.jobs.retrieve(remote_id).status == "cancelled"
+    job = JobStore().get(job.id)
+    assert job.status == "cancelled"
+    said = [e["message"] for e in JobStore().events(job.id, limit=100)]
+    assert f"Cancel requested on the provider for {remote_id}" in said
