@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Imported whole before any worker thread starts: the openai SDK looks at `sys.modules["httpx"]`
+# on every request, and a worker thread importing httpx meanwhile (through the training stack)
+# shows it a half-initialised module ("partially initialized module 'httpx'").
+import httpx  # noqa: F401
+
 from tunewise.serve.testing import ServerThread
 
 TRAIN = {"compute_dtype": "float32", "num_threads": 1, "max_length": 64, "batch_size": 4}

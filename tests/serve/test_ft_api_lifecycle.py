@@ -165,3 +165,23 @@ def test_worker_runs_at_most_n_at_once(tmp_path: Path, tiny_model: Path) -> None
     # Event ids follow one sequence: the first two ran together, the third only once one ended.
     assert started[ids[0]] < started[ids[1]] < min(done[ids[0]], done[ids[1]])
     assert started[ids[2]] > min(done[ids[0]], done[ids[1]])
+
+
+def test_server_data_policy_gates_jobs(tmp_path: Path, tiny_model: Path) -> None:
+    policy = {"pii": "fail", "dedup": True}
+    with ft_server(tmp_path, tiny_model, data=policy) as srv, worker(srv.ft):
+        client = srv.sdk()
+        rows = chat_rows(12)
+        dup = client.fine_tuning.jobs.create(
+            model="tiny", training_file=upload(client, rows + rows[:3])
+        )
+        rows[2]["messages"][1]["content"] = "call me on +44 20 7946 0958, jane.doe@example.com"
+        pii = client.fine_tuning.jobs.create(model="tiny", training_file=upload(client, rows))
+        pii = wait_for(client, pii.id, finished, timeout=120)
+        wait_for(client, dup.id, lambda j: j.status != "validating_files", timeout=120)
+        said = messages(client, dup.id)
+        client.fine_tuning.jobs.cancel(dup.id)  # its training is not what this test is about
+    assert pii.status == "failed" and pii.error.code == "pii_found"
+    assert pii.error.param == "training_file" and "serve.fine_tuning.data.pii" in pii.error.message
+    assert "Data policy removed 3 exact duplicate(s); kept in the dataset's rejects file" in said
+    assert any(m.startswith("Dataset version ") and "12 training examples" in m for m in said)
