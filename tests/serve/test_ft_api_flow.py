@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,8 @@ def test_upload_create_poll_succeeded(tmp_path: Path, tiny_model: Path) -> None:
         )
         metrics = [e for e in events if e.type == "metrics"]
         assert metrics and {"step", "train_loss", "valid_loss"} <= set(metrics[0].data)
+        total = job.hyperparameters.n_epochs * 3  # 12 rows in batches of 4
+        assert re.fullmatch(rf"Step \d+/{total}: training loss=\d+\.\d+.*", metrics[0].message)
 
         (results,) = job.result_files
         csv_text = client.files.content(results).text
