@@ -106,3 +106,30 @@ def test_schema_export_is_valid_json_schema(tmp_path: Path) -> None:
     assert list(validator.iter_errors({"train": {"lora": {"r": "eight"}}}))
     # Field docstrings become descriptions an editor can show.
     assert "LoRA rank" in out.read_text()
+
+
+PIPE_GONE = """
+import typer
+from tunewise.cli import _Boundary
+
+app = typer.Typer(cls=_Boundary)
+
+@app.command()
+def listing() -> None:
+    raise BrokenPipeError(32, "Broken pipe")  # what print() raises once `| head` has left
+
+@app.command()
+def other() -> None:
+    pass
+
+app()
+"""
+
+
+def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
+    """`tunewise registry list | head -3`: the pipe closing early is not a bug report."""
+    result = subprocess.run(
+        [sys.executable, "-c", PIPE_GONE, "listing"], capture_output=True, text=True
+    )
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 141, result.stderr

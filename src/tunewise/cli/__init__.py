@@ -42,6 +42,9 @@ class _Boundary(TyperGroup):
             raise _fail(str(exc), exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except BrokenPipeError:  # the reader left (`tunewise ... | head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
+            raise typer.Exit(141) from None  # as a shell reports SIGPIPE
         except ValidationError as exc:  # options validated by a pydantic model: a user error
             if debug_enabled():
                 raise
