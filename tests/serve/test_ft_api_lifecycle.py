@@ -151,15 +151,18 @@ def test_dpo_job(tmp_path: Path, tiny_model: Path) -> None:
 
 
 def test_worker_runs_at_most_n_at_once(tmp_path: Path, tiny_model: Path) -> None:
-    with ft_server(tmp_path, tiny_model) as srv, worker(srv.ft, concurrency=2):
+    with ft_server(tmp_path, tiny_model) as srv:
         client = srv.sdk()
-        files = [upload(client, chat_rows(12, seed=i)) for i in range(3)]
-        hyper = [{"n_epochs": 3, "batch_size": 1}] * 2 + [{"n_epochs": 1}]  # the first two longer
-        ids = [
-            client.fine_tuning.jobs.create(model="tiny", training_file=f, hyperparameters=h).id
-            for f, h in zip(files, hyper, strict=True)
+        ids = [  # all waiting before the worker starts: its first pass sees the three
+            client.fine_tuning.jobs.create(
+                model="tiny",
+                training_file=upload(client, chat_rows(12, seed=i)),
+                hyperparameters={"n_epochs": 1},
+            ).id
+            for i in range(3)
         ]
-        assert all(wait_for(client, j, finished).status == "succeeded" for j in ids)
+        with worker(srv.ft, concurrency=2):
+            assert all(wait_for(client, j, finished).status == "succeeded" for j in ids)
         started = {j: _first(client, j, "Fine-tuning job started") for j in ids}
         done = {j: _first(client, j, "The job has successfully completed") for j in ids}
     # Event ids follow one sequence: the first two ran together, the third only once one ended.
