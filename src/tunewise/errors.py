@@ -71,6 +71,10 @@ class RolloutError(TunewiseError):
     exit_code = 11
 
 
+class RolloutNotFound(RolloutError):
+    """No rollout (or none running) on the feature named."""
+
+
 class StoreError(TunewiseError):
     """The tunewise database cannot be opened, migrated or imported into."""
 

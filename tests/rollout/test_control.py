@@ -51,6 +51,11 @@ def test_admin_routes_start_pause_and_refuse_a_second_rollout(world, cli) -> Non
     assert cli("rollout", "abort", "support", "--db", url).exit_code == 11  # nothing running
     listed = httpx.get(api, headers=ops).json()["data"]
     assert [r["state"] for r in listed] == ["aborted"]
+    for r in (
+        httpx.get(api + "/billing", headers=ops),
+        httpx.post(api + "/support/pause", headers=ops),
+    ):
+        assert r.status_code == 404 and r.json()["error"]["code"] == "rollout_not_found", r.text
 
 
 def test_the_kill_switch_aborts_and_a_share_set_by_hand_pauses(world, cli) -> None:  # type: ignore[no-untyped-def]

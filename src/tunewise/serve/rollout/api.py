@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from tunewise.errors import ConfigError, RegistryError, RolloutError
+from tunewise.errors import ConfigError, RegistryError, RolloutError, RolloutNotFound
 from tunewise.registry.tables import Alias, Model
 from tunewise.serve.rollout import lease, records
 from tunewise.serve.rollout.checklist import Item, missing_items
@@ -128,7 +128,7 @@ def _checklist_record(
 def _live_or_fail(s: Any, feature: str) -> Rollout:
     r = records.live(s, feature, lock=True)
     if r is None:
-        raise RolloutError(
+        raise RolloutNotFound(
             f"no rollout is running on '{feature}'; start one with "
             f"`tunewise rollout start MODEL --feature {feature}`"
         )
@@ -211,7 +211,7 @@ def rollout_status(
     with transaction(engine) as s:
         r = s.get(Rollout, rollout_id) if rollout_id else latest_rollout(s, feature)
         if r is None or r.feature != feature:
-            raise RolloutError(
+            raise RolloutNotFound(
                 f"no rollout found for '{feature}'; start one with "
                 f"`tunewise rollout start MODEL --feature {feature}`"
             )

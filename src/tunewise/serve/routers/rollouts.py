@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunewise.errors import ConfigError, RegistryError, RolloutError, TunewiseError
+from tunewise.errors import (
+    ConfigError,
+    RegistryError,
+    RolloutError,
+    RolloutNotFound,
+    TunewiseError,
+)
 from tunewise.serve.auth import KeyInfo, require_admin
 from tunewise.serve.errors import ApiError, InvalidRequest, NotFound
 
@@ -67,6 +73,8 @@ async def _call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Run a library call off the event loop; its errors as OpenAI-shaped 4xx."""
     try:
         return await asyncio.to_thread(fn, *args, **kw)
+    except RolloutNotFound as exc:
+        raise NotFound(str(exc), param="feature", code="rollout_not_found") from None
     except RolloutError as exc:
         raise Conflict(str(exc)) from None
     except RegistryError as exc:
