@@ -184,3 +184,41 @@ def test_the_monitor_reads_the_gateways_log(url) -> None:  # type: ignore[no-unt
     got = list(StoreRequests(get_engine(url)).iter_requests("support", now - timedelta(days=7)))
     assert len(got) == 2 and all(r.arm == "canary" and r.ok for r in got)
     assert got[0].prompt == "q" and got[0].scores["json_valid"] == 1.0
+
+
+def test_no_key_and_no_prompt_reaches_the_process_log(upstream, url, caplog, capfd) -> None:  # type: ignore[no-untyped-def]
+    """Successes, failures and refusals, logged at DEBUG: neither a key nor the prompt appears."""
+    import logging
+
+    from serve_helpers import set_faults
+
+    caplog.set_level(logging.DEBUG)
+    secret = "my card 4111 1111 1111 1111 and jane.doe@example.com"
+    gw = start_gateway(upstream.url, {"flags_ttl_s": 0.1, "log_sample": 1.0}, db_url=url)
+    try:
+        key = run_cli("keys", "create", "billing-service", "--db", url).strip()
+        deadline = time.time() + 30
+        while httpx.post(gw.url + "/v1/chat/completions", json={}).status_code != 401:
+            assert time.time() < deadline, "the new key did not turn auth on"
+            time.sleep(0.05)
+        client, msg = sdk(gw, key=key), [{"role": "user", "content": secret}]
+        client.chat.completions.create(model="base-a", messages=msg)
+        list(client.chat.completions.create(model="base-a", messages=msg, stream=True))
+        with pytest.raises(openai.AuthenticationError):
+            sdk(gw, key="tw-wrong-" + "x" * 40).chat.completions.create(
+                model="base-a", messages=msg
+            )
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="base-a", messages=msg, max_tokens=10_000)
+        set_faults(upstream, model="base-a", error_rate=1.0, status=500)
+        with pytest.raises(openai.APIStatusError):
+            client.with_options(max_retries=0).chat.completions.create(model="base-a", messages=msg)
+    finally:
+        set_faults(upstream, model="base-a", error_rate=0.0)
+        gw.stop()
+    out, err = capfd.readouterr()
+    client_side = ("openai", "httpx", "httpcore")  # this test's own client runs in-process
+    server = [r for r in caplog.records if not r.name.startswith(client_side)]
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in server) + out + err
+    for needle in (key, "tw-wrong-", "4111", "jane.doe", "my card"):
+        assert needle not in logged, needle
