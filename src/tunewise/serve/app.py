@@ -90,6 +90,8 @@ def create_app(
             await requestlog.start()
         if runtime is not None:
             await runtime.start()
+        if getattr(app.state, "on_ready", None) is not None:
+            app.state.on_ready()  # `tunewise serve` says it is up only once it is
         try:
             yield
         finally:

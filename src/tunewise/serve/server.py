@@ -89,17 +89,35 @@ def serve(
     if message:
         notice(message)
     app = create_app(config, db_url=db_url, pii=pii, rollout=rollout)
-    notice(
-        f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {', '.join(config.upstreams) or 'none'})"
+    upstreams = ", ".join(config.upstreams) or "none"
+    notice(f"tunewise serve: starting upstreams ({upstreams}) ...")
+    app.state.on_ready = lambda: notice(
+        f"tunewise serve: http://{config.host}:{config.port}/v1 (upstreams: {upstreams})"
     )
     worker = (
         start_worker(db_url, workers, worker_args or [], notice) if workers and db_url else None
     )
+    failure = _StartupFailure()
+    logging.getLogger("uvicorn.error").addFilter(failure)
     try:
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
     finally:
+        logging.getLogger("uvicorn.error").removeFilter(failure)
         if worker is not None:
             stop_worker(worker, notice)
+
+
+class _StartupFailure(logging.Filter):
+    """A tunewise error while the upstreams start (a bad base, an adapter on another base) is a
+    user's error: uvicorn would print the whole traceback; keep the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage().rstrip()
+        if text.startswith("Traceback") and "\ntunewise.errors." in text:
+            last = text.rsplit("\ntunewise.errors.", 1)[1]
+            if "\n  File " not in last:  # the final exception is ours, not a bug after it
+                record.msg, record.args = last.partition(": ")[2], ()
+        return True
 
 
 def start_worker(
