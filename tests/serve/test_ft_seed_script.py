@@ -32,6 +32,9 @@ def run_seed_script(tmp: Path, base: str, train: dict, timeout: float) -> list[s
     cfg = yaml.safe_load((EXAMPLE / "tunewise.yaml").read_text())
     cfg["serve"]["upstreams"]["laptop"]["base"] = base
     cfg["serve"]["upstreams"]["laptop"]["max_tokens"] = 32
+    # The first chat call loads the base and the new adapter; on a loaded CI machine that alone
+    # can pass the default 60 s (the SDK itself waits 600 s).
+    cfg["serve"]["upstreams"]["laptop"]["timeout_s"] = 540
     cfg["serve"]["fine_tuning"]["bases"] = {"gpt-4o-mini-2024-07-18": base}
     cfg["serve"]["fine_tuning"]["train"] = train
     (tmp / "tunewise.yaml").write_text(yaml.safe_dump(cfg))
