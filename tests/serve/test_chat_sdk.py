@@ -68,7 +68,8 @@ def test_healthz_and_metrics(gateway) -> None:  # type: ignore[no-untyped-def]
     server = gateway()
     sdk(server).chat.completions.create(model="base-a", messages=MSG)
     health = httpx.get(server.url + "/healthz").json()
-    assert health["status"] == "ok" and health["upstreams"] == ["scripted"]
+    # `classifiers`: the implicit upstream of registered embedding classifiers (no config needed)
+    assert health["status"] == "ok" and health["upstreams"] == ["scripted", "classifiers"]
     assert health["open_circuits"] == []
     text = httpx.get(server.url + "/metrics").text
     assert (
