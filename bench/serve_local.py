@@ -2,6 +2,7 @@
 
     python bench/serve_local.py                     # -> bench/results/serve_local.json
     python bench/serve_local.py --requests 1 --max-tokens 8    # a quicker smoke run
+    python bench/serve_local.py --device cuda --plan quick --out ...   # on a GPU (bench/gpu_check.py)
 
 Closed-loop clients (each sends its next request when the last one is answered) call
 `serve.engine.Engine` in-process, so the figures are the engine's, not HTTP's. Requests cycle
@@ -179,6 +180,7 @@ def settings(**kw):  # type: ignore[no-untyped-def]
     return EngineSettings(**{"max_batch": 16, "max_queue": 256, "timeout_s": 3600, **kw})
 
 
+QUICK = [("off", 1), ("off", 16), ("on", 1), ("on", 16)]  # --plan quick: 1 and 16 clients only
 PLAN = [
     ("off", 1, {"max_batch": 1}),  # first: its answers are the reference (each request alone)
     ("off", 4, {"max_batch": 1}),
@@ -193,8 +195,10 @@ PLAN = [
 
 async def measure(engine, args: argparse.Namespace) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
     runs, reference = [], {}
-    for mode, clients, kw in PLAN:
-        engine.settings = settings(**kw)  # read by the worker at its next batch
+    plan = [p for p in PLAN if args.plan == "full" or (p[0], p[1]) in QUICK]
+    for mode, clients, kw in plan:
+        # read by the worker at its next batch
+        engine.settings = settings(**kw, device=args.device, dtype=args.dtype)
         run = await load_run(engine, clients, 16 * args.requests, args.max_tokens)
         answers = run.pop("_answers")
         reference = reference or answers
@@ -211,7 +215,9 @@ async def bench(args: argparse.Namespace) -> dict:
 
     folder = resolve_base("smollm2-135m")
     adapters = make_adapters(folder, Path(tempfile.mkdtemp(prefix="tw-serve-bench-")))
-    engine = Engine("smollm2-135m", adapters, settings(max_batch=1))
+    engine = Engine(
+        "smollm2-135m", adapters, settings(max_batch=1, device=args.device, dtype=args.dtype)
+    )
     t0 = time.perf_counter()
     await engine.start()
     load_s = time.perf_counter() - t0
@@ -227,26 +233,38 @@ async def bench(args: argparse.Namespace) -> dict:
     paired = [i for i, a in reference if a == "a1" and (i, None) in reference]
     differ = sum(reference[(i, None)] != reference[(i, "a1")] for i in paired)
     return {
+        "device": engine.device,
         "model_load_s": round(load_s, 2),
         "runs": runs,
         "sequential_requests_per_s": base_rate,
         "speedup_vs_sequential": {
             f"{m}@{c}": round(r["requests_per_s"] / base_rate, 2) for (m, c), r in by.items()
         },
-        "mixed_vs_one_adapter_at_16": round(
-            by[("on", 16)]["requests_per_s"] / by[("one_adapter", 16)]["requests_per_s"], 2
-        ),
-        "continuous_vs_window_at_16": {
-            "throughput": round(
-                by[("on", 16)]["requests_per_s"] / by[("window", 16)]["requests_per_s"], 2
-            ),
-            "p95_latency": round(
-                by[("on", 16)]["latency_p95_s"] / by[("window", 16)]["latency_p95_s"], 2
-            ),
-        },
+        **(_full_plan_ratios(by) if args.plan == "full" else {}),
         "adapter_a1_answers_differing_from_base": f"{differ}/{len(paired)}",
         "sample_answers": {str(k): v for k, v in list(reference.items())[:3]},
     }
+
+
+def _full_plan_ratios(by: dict) -> dict:  # type: ignore[type-arg]
+    on = by[("on", 16)]
+    return {
+        "mixed_vs_one_adapter_at_16": round(
+            on["requests_per_s"] / by[("one_adapter", 16)]["requests_per_s"], 2
+        ),
+        "continuous_vs_window_at_16": {
+            "throughput": round(on["requests_per_s"] / by[("window", 16)]["requests_per_s"], 2),
+            "p95_latency": round(on["latency_p95_s"] / by[("window", 16)]["latency_p95_s"], 2),
+        },
+    }
+
+
+def gpu_info() -> dict[str, object]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
 
 
 def main() -> None:
@@ -262,6 +280,11 @@ def main() -> None:
         help="torch threads (default 1: on a shared, oversubscribed machine two threads ran 10x slower)",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument(
+        "--plan", default="full", choices=["full", "quick"], help="quick: off/on at 1 and 16 clients"
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -270,12 +293,14 @@ def main() -> None:
     load_before = os.getloadavg()
     result = {
         "command": " ".join(["python bench/serve_local.py", *sys.argv[1:]]),
-        "model": "smollm2-135m (SmolLM2-135M-Instruct, fp32) + 2 LoRA adapters (r=16, all projections)",
+        "model": f"smollm2-135m (SmolLM2-135M-Instruct, {args.dtype}) + 2 LoRA adapters (r=16, "
+        "all projections)",
         "max_tokens": args.max_tokens,
         **asyncio.run(bench(args)),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         **cpu_info(),
+        **gpu_info(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "note": "shared machine: compare ratios within this run, not absolute figures across runs",

@@ -54,6 +54,12 @@ def engine(model, adapters):
     run(engine.close())
 
 
+def test_auto_device_is_the_cpu_here(engine):
+    import torch
+
+    assert engine.device == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def test_batched_greedy_answers_equal_answers_alone(engine):
     one_by_one = run(alone(engine, 8))
     before = dict(engine.stats)

@@ -40,9 +40,10 @@ class Job:
 class DecodeBatch:
     """The rows being decoded together and their shared KV cache."""
 
-    def __init__(self, model: Any, *, peft: bool) -> None:
+    def __init__(self, model: Any, *, peft: bool, device: str = "cpu") -> None:
         self.model = model
         self.peft = peft  # pass adapter_names (the model is a PeftModel)
+        self.device = device  # the model's: every tensor the batch makes is made there
         self.jobs: list[Job] = []
         self.cache: Any = None
         self.mask: Any = None  # (rows, cache length) 1 where a cache column is a real token
@@ -54,35 +55,38 @@ class DecodeBatch:
         import torch
         from transformers import DynamicCache
 
-        width = max(len(j.prompt_ids) for j in jobs)
-        ids = torch.tensor([[0] * (width - len(j.prompt_ids)) + j.prompt_ids for j in jobs])
+        width, dev = max(len(j.prompt_ids) for j in jobs), self.device
+        ids = torch.tensor(
+            [[0] * (width - len(j.prompt_ids)) + j.prompt_ids for j in jobs], device=dev
+        )
         mask = torch.tensor(
-            [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in jobs]
+            [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in jobs], device=dev
         )
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         logits = self._forward(jobs, ids, mask, positions, cache)
         for j in jobs:
             if j.temperature > 0:
-                j.generator = torch.Generator().manual_seed(
+                # on the logits' device: torch.multinomial takes no CPU generator for CUDA input
+                j.generator = torch.Generator(device=dev).manual_seed(
                     j.seed if j.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
                 )
         tokens = choose(logits, jobs)
-        self._merge(jobs, cache, mask, positions[:, -1] + 1, torch.tensor(tokens))
+        self._merge(jobs, cache, mask, positions[:, -1] + 1, torch.tensor(tokens, device=dev))
         return tokens
 
     def step(self) -> list[int]:
         """One decoding step for every row; the token each row produced."""
         import torch
 
-        ones = torch.ones(len(self.jobs), 1, dtype=self.mask.dtype)
+        ones = torch.ones(len(self.jobs), 1, dtype=self.mask.dtype, device=self.device)
         self.mask = torch.cat([self.mask, ones], dim=1)
         logits = self._forward(
             self.jobs, self.last[:, None], self.mask, self.positions[:, None], self.cache
         )
         tokens = choose(logits, self.jobs)
         self.positions = self.positions + 1
-        self.last = torch.tensor(tokens)
+        self.last = torch.tensor(tokens, device=self.device)
         return tokens
 
     def keep(self, rows: list[int]) -> None:
@@ -95,7 +99,7 @@ class DecodeBatch:
         if not rows:
             self.cache = self.mask = self.positions = self.last = None
             return
-        index = torch.tensor(rows)
+        index = torch.tensor(rows, device=self.device)
         self.mask, self.positions, self.last = (
             self.mask[index],
             self.positions[index],

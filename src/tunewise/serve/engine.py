@@ -53,6 +53,8 @@ class EngineSettings:
     max_tokens: int = 1024
     """Largest `max_tokens` a request may ask for; also the default."""
     dtype: str = "float32"
+    device: str = "auto"
+    """`auto` (a CUDA GPU when torch sees one, else the CPU), `cpu`, `cuda` or `cuda:N`."""
     threads: int | None = None
     """torch's intra-op threads (process-wide); None keeps torch's default (all cores)."""
 
@@ -137,7 +139,9 @@ class Engine:
             import torch
 
             torch.set_num_threads(self.settings.threads)
-        loaded = load_base(self.base_name, dtype=self.settings.dtype)
+        loaded = load_base(
+            self.base_name, dtype=self.settings.dtype, device=self.settings.device
+        )
         for name, path in self._initial.items():
             self._attach(loaded, name, path)
         self._loaded = loaded
@@ -173,6 +177,11 @@ class Engine:
     def base_hash(self) -> str:
         """`model_hash` of the loaded base ("" before `load`)."""
         return str(self._loaded.hash) if self._loaded is not None else ""
+
+    @property
+    def device(self) -> str:
+        """Where the model runs ("" before `load`)."""
+        return str(self._loaded.device) if self._loaded is not None else ""
 
     @property
     def context(self) -> int:

@@ -73,7 +73,7 @@ class Scheduler:
         return max(1.0, rounds * self._service_s)
 
     def _run(self) -> None:
-        batch = DecodeBatch(self.loaded.model, peft=False)
+        batch = DecodeBatch(self.loaded.model, peft=False, device=self.loaded.device)
         while True:
             new = self._take(batch)
             if new is None:

@@ -20,10 +20,36 @@ class LoadedBase:
     context: int
     """Longest sequence (prompt plus answer) the model takes."""
     eos_ids: frozenset[int]
+    device: str = "cpu"
+    """Where the weights live and the batch's tensors are made (`cpu`, `cuda`, `cuda:1`)."""
 
 
-def load_base(base: str, *, dtype: str = "float32") -> LoadedBase:
-    """The base model for serving; refuses architectures whose KV cache the engine cannot batch."""
+def resolve_device(device: str) -> str:
+    """`auto` -> `cuda` when torch sees a GPU, else `cpu`; ModelError for a GPU that is not there."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if not device.startswith("cuda"):
+        raise ModelError(f"device '{device}': use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ModelError(
+            f"device '{device}': torch sees no CUDA GPU here (torch {torch.__version__}); "
+            "use device: auto or cpu"
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ModelError(
+            f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) are visible"
+        )
+    return device
+
+
+def load_base(base: str, *, dtype: str = "float32", device: str = "cpu") -> LoadedBase:
+    """The base model for serving on `device` (see `resolve_device`); refuses architectures whose
+    KV cache the engine cannot batch."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
     from transformers.cache_utils import DynamicLayer
@@ -38,6 +64,8 @@ def load_base(base: str, *, dtype: str = "float32") -> LoadedBase:
         tok = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load base model from {folder}: {exc}") from exc
+    device = resolve_device(device)
+    model.to(device)
     model.eval()
     layers = DynamicCache(config=model.config).layers
     if any(type(layer) is not DynamicLayer for layer in layers):
@@ -49,7 +77,9 @@ def load_base(base: str, *, dtype: str = "float32") -> LoadedBase:
     eos = model.generation_config.eos_token_id
     eos_ids = {tok.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
     context = int(getattr(model.config, "max_position_embeddings", 0) or tok.model_max_length)
-    return LoadedBase(model, tok, folder, model_hash(folder), context, frozenset(eos_ids))
+    return LoadedBase(
+        model, tok, folder, model_hash(folder), context, frozenset(eos_ids), device
+    )
 
 
 def check_adapter(name: str, path: str | Path, base: LoadedBase) -> Path:

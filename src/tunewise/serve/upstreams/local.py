@@ -61,6 +61,8 @@ class LocalOptions(BaseModel):
     """Temperature when a request sends none (0: greedy, reproducible)."""
     dtype: str = Field("float32", pattern="^(float32|bfloat16|float16)$")
     """Weights precision; bfloat16 pays only on CPUs with AMX/AVX512-BF16 or on a GPU."""
+    device: str = Field("auto", pattern="^(auto|cpu|cuda(:[0-9]+)?)$")
+    """Where the model runs: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N."""
     threads: int | None = Field(None, gt=0)
     """torch threads for the whole process (default: one per core). On a machine shared with
     other busy processes fewer threads can be several times faster: threads wait on each other."""
@@ -83,6 +85,7 @@ class LocalUpstream:
             timeout_s=config.timeout_s,
             max_tokens=config.max_tokens,
             dtype=self.opts.dtype,
+            device=self.opts.device,
             threads=self.opts.threads,
         )
         self.engine = Engine(self.opts.base, self.opts.adapters, settings)
