@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -82,23 +81,24 @@ def train(name: str, args: argparse.Namespace, sets: list[str]) -> dict[str, obj
     code, text, wall = run_step(name, cmd, args.out, args.timeout)
     res: dict[str, object] = {"command": "tunewise " + " ".join(cmd[3:]), "exit": code}
     res["wall_s"] = round(wall, 1)
-    found = re.search(r"(\w+) compute on (\S+) x\d+", text)
-    res["dtype"], res["device"] = (found.group(1), found.group(2)) if found else (None, None)
-    if code != 0 or not (adapter / "curves.json").is_file():
-        res["error_tail"] = text[-2000:]
+    try:
+        metrics = json.loads((adapter / "manifest.json").read_text())["metrics"]
+        points = json.loads((adapter / "curves.json").read_text())["points"]
+    except (OSError, ValueError, KeyError) as exc:
+        res["error_tail"] = f"{type(exc).__name__}: {exc}\n{text[-2000:]}"
         return res
-    metrics = json.loads((adapter / "tunewise_manifest.json").read_text())["metrics"]
-    points = json.loads((adapter / "curves.json").read_text())["points"]
     losses = [p["train_loss"] for p in points if p.get("train_loss") is not None]
     res.update(
-        tokens_per_s=metrics["tokens_per_s"],
-        train_time_s=metrics["train_time_s"],
-        steps=metrics["steps"],
-        compute_dtype=metrics["compute_dtype"],
-        packing=metrics["packing"],
+        device=metrics.get("device"),
+        dtype=metrics.get("compute_dtype"),
+        tokens_per_s=metrics.get("tokens_per_s"),
+        train_time_s=metrics.get("train_time_s"),
+        steps=metrics.get("steps"),
+        packing=metrics.get("packing"),
         first_train_loss=round(losses[0], 4),
         last_train_loss=round(losses[-1], 4),
-        valid_loss=metrics["valid_loss"] and round(metrics["valid_loss"], 4),
+        train_loss_curve=[round(x, 3) for x in losses],
+        valid_loss=metrics.get("valid_loss") and round(metrics["valid_loss"], 4),
     )
     return res
 
@@ -107,9 +107,9 @@ def serve(name: str, args: argparse.Namespace, dtype: str) -> dict[str, object]:
     """bench/serve_local.py on this device; its JSON, less the sample answers."""
     result = args.out / f"{name}.json"
     cmd = [sys.executable, str(ROOT / "bench" / "serve_local.py"), "--out", str(result)]
-    cmd += ["--device", args.device, "--dtype", dtype, "--plan", args.plan, "--threads", "4"]
-    if args.smoke:
-        cmd += ["--requests", "1", "--max-tokens", "4"]
+    cmd += ["--device", args.device, "--dtype", dtype, "--plan", args.plan]
+    cmd += ["--threads", str(args.threads)]
+    cmd += ["--requests", str(args.requests), "--max-tokens", "4" if args.smoke else "32"]
     code, text, wall = run_step(name, cmd, args.out, args.timeout)
     if code != 0 or not result.is_file():
         return {"exit": code, "wall_s": round(wall, 1), "error_tail": text[-2000:]}
@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for the JSON and logs")
     ap.add_argument("--device", default="auto", help="serving device (auto | cpu | cuda)")
     ap.add_argument("--plan", default="quick", choices=["quick", "full"])
+    ap.add_argument("--threads", type=int, default=4, help="torch threads for serving")
+    ap.add_argument("--requests", type=int, default=1, help="16 x this many requests per run")
     ap.add_argument("--smoke", action="store_true", help="2 training steps, tiny serving run")
     ap.add_argument("--timeout", type=float, default=240, help="seconds per step")
     args = ap.parse_args()
@@ -154,17 +156,28 @@ def main() -> None:
     os.environ["TUNEWISE_HOME"] = str(args.out / "state")
     res: dict[str, object] = {"command": " ".join(["python bench/gpu_check.py", *sys.argv[1:]])}
     res["environment"] = environment()
-    res["train_auto"] = train("train_auto", args, [])
-    res["train_fp32"] = train("train_fp32", args, ["train.compute_dtype=float32"])
+    steps = {
+        "train_auto": lambda: train("train_auto", args, []),
+        "train_fp32": lambda: train("train_fp32", args, ["train.compute_dtype=float32"]),
+        "serve_fp32": lambda: serve("serve_fp32", args, "float32"),
+        "serve_bf16": lambda: serve("serve_bf16", args, "bfloat16"),
+    }
+    for name, step in steps.items():
+        res[name] = step()
+        save(args.out, res)  # after every step: a run cut short still reports what it did
     tps = [res[k].get("tokens_per_s") for k in ("train_auto", "train_fp32")]  # type: ignore[attr-defined]
     if all(tps):
-        res["train_bf16_vs_fp32"] = round(tps[0] / tps[1], 2)
-    res["serve_fp32"] = serve("serve_fp32", args, "float32")
-    res["serve_bf16"] = serve("serve_bf16", args, "bfloat16")
+        res["train_auto_vs_fp32"] = round(tps[0] / tps[1], 2)
     res["checks"] = checks(res, args.smoke)
-    (args.out / "gpu_check.json").write_text(json.dumps(res, indent=2) + "\n")
+    save(args.out, res)
     print(json.dumps(res["checks"], indent=2))
     sys.exit(0 if all(res["checks"].values()) else 1)
+
+
+def save(out: Path, res: dict[str, object]) -> None:
+    tmp = out / "gpu_check.json.tmp"
+    tmp.write_text(json.dumps(res, indent=2) + "\n")
+    tmp.replace(out / "gpu_check.json")
 
 
 if __name__ == "__main__":

@@ -283,7 +283,10 @@ def main() -> None:
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ap.add_argument(
-        "--plan", default="full", choices=["full", "quick"], help="quick: off/on at 1 and 16 clients"
+        "--plan",
+        default="full",
+        choices=["full", "quick"],
+        help="quick: off/on at 1 and 16 clients",
     )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

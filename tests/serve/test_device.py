@@ -30,10 +30,10 @@ def test_auto_is_cuda_when_torch_sees_one(monkeypatch):
 
 def test_asking_for_a_missing_gpu_names_the_device(monkeypatch):
     gpus(monkeypatch, 0)
-    with pytest.raises(ModelError, match="'cuda'.*no CUDA GPU"):
+    with pytest.raises(ModelError, match=r"'cuda'.*no CUDA GPU"):
         resolve_device("cuda")
     gpus(monkeypatch, 1)
-    with pytest.raises(ModelError, match="'cuda:1'.*only 1 CUDA device"):
+    with pytest.raises(ModelError, match=r"'cuda:1'.*only 1 CUDA device"):
         resolve_device("cuda:1")
     with pytest.raises(ModelError, match="'tpu'"):
         resolve_device("tpu")

@@ -134,3 +134,4 @@ def test_training_with_packing_off_uses_padded_rows(tiny_model, dataset, tmp_pat
     assert job.status == "succeeded"
     metrics = job.result["metrics"]
     assert metrics["packing"] is False and metrics["shared_prefix_fraction"] == 0
+    assert metrics["device"] == ("cuda" if torch.cuda.is_available() else "cpu")

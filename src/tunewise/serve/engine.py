@@ -139,9 +139,7 @@ class Engine:
             import torch
 
             torch.set_num_threads(self.settings.threads)
-        loaded = load_base(
-            self.base_name, dtype=self.settings.dtype, device=self.settings.device
-        )
+        loaded = load_base(self.base_name, dtype=self.settings.dtype, device=self.settings.device)
         for name, path in self._initial.items():
             self._attach(loaded, name, path)
         self._loaded = loaded

@@ -77,9 +77,7 @@ def load_base(base: str, *, dtype: str = "float32", device: str = "cpu") -> Load
     eos = model.generation_config.eos_token_id
     eos_ids = {tok.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
     context = int(getattr(model.config, "max_position_embeddings", 0) or tok.model_max_length)
-    return LoadedBase(
-        model, tok, folder, model_hash(folder), context, frozenset(eos_ids), device
-    )
+    return LoadedBase(model, tok, folder, model_hash(folder), context, frozenset(eos_ids), device)
 
 
 def check_adapter(name: str, path: str | Path, base: LoadedBase) -> Path:

@@ -89,7 +89,9 @@ def restore(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> Trai
         raise JobError(
             f"job {ctx.job_id} has no checkpoint to resume from; start a new run instead"
         )
-    ck = torch.load(Path(cks[-1].path) / CKPT_FILE, weights_only=False)
+    # Onto the CPU first: a checkpoint written on a GPU then resumes on a machine without one
+    # (load_state_dict moves each tensor to its parameter's device).
+    ck = torch.load(Path(cks[-1].path) / CKPT_FILE, weights_only=False, map_location="cpu")
     load_trainable_state(model, ck["weights"])
     if ck.get("best") is not None:
         model._tunewise_best = ck["best"]
@@ -98,6 +100,9 @@ def restore(ctx: RunContext, model: Any, optimizer: Any, scheduler: Any) -> Trai
     random.setstate(ck["rng"]["python"])
     np.random.set_state(ck["rng"]["numpy"])
     torch.set_rng_state(ck["rng"]["torch"])
+    cuda_rng = ck["rng"].get("cuda")  # dropout on a GPU draws from the CUDA generators
+    if cuda_rng and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
     known = TrainState.__dataclass_fields__  # checkpoints of older releases lack newer fields
     return TrainState(**{k: v for k, v in ck["state"].items() if k in known})
 
@@ -110,4 +115,5 @@ def _rng_state() -> dict[str, Any]:
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }

@@ -153,6 +153,7 @@ def run_dpo(
         "epochs": epochs,
         "train_time_s": round(elapsed, 2),
         "compute_dtype": dtype,
+        "device": device,
         "beta": cfg.dpo_beta,
     }
     return {

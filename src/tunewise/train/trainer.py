@@ -325,6 +325,7 @@ def _metrics(
         "shared_prefix_fraction": round(state.shared_tokens / max(1, state.tokens), 4),
         "packing": engine.packing,
         "compute_dtype": engine.dtype,
+        "device": engine.device,
         "world_size": plan.world,
         "length": {"train": data.train_rep.as_dict(), "validation": data.val_rep.as_dict()},
     }
