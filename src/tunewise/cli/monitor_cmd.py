@@ -55,6 +55,15 @@ def monitor_cmd(
     record: bool = typer.Option(
         True, "--record/--no-record", help="Record fired triggers as a registry event."
     ),
+    export_review: Path = typer.Option(
+        None,
+        "--export-review",
+        help="Instead of the report, write a sample of the window's logged texts to this JSONL "
+        "for review (fill `answer`, then `tunewise retrain FEATURE --reviewed FILE`).",
+    ),
+    review_limit: int = typer.Option(
+        200, "--review-limit", min=1, help="Most rows --export-review writes."
+    ),
 ) -> None:
     """Compare production traffic with the serving model's training data: input drift
     (embeddings), output drift (label mix, lengths), live quality against the eval report,
@@ -85,6 +94,16 @@ def monitor_cmd(
         end = parse_time(until) if until else None
     except ValueError as exc:
         raise ConfigError(f"--until '{until}': {exc}") from None
+    if export_review is not None:
+        from tunewise.monitor.api import export_for_review
+
+        done = export_for_review(
+            feature, cfg, source, export_review, since=since, until=end, limit=review_limit
+        )
+        console.print(f"wrote {done['rows']} row(s) to review to {export_review} (of {done['with_text']} logged "
+                      f"with their text; {done['prefilled']} already reviewed); fill `answer`, then "
+                      f"tunewise retrain {feature} --reviewed {export_review}", markup=False)  # fmt: skip
+        return
     err_console.print(f"monitoring {feature}: reading {where} ...")
     result = run_monitor(
         feature, cfg, source, since=since, until=end, out_dir=out,
@@ -104,4 +123,7 @@ def monitor_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this stage's verb to the root app."""
+    from tunewise.cli.retrain_cmd import retrain_cmd
+
     app.command("monitor")(monitor_cmd)
+    app.command("retrain")(retrain_cmd)

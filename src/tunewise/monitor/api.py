@@ -17,7 +17,7 @@ from typing import Any
 
 from tunewise.artifacts import atomic_write_json, atomic_write_text
 from tunewise.config import ProjectConfig
-from tunewise.errors import ConfigError
+from tunewise.errors import ConfigError, DataError
 from tunewise.monitor.context import ModelContext, from_registry
 from tunewise.monitor.requests import RequestSource, parse_duration, parse_time
 from tunewise.monitor.triggers import EVENT_KIND, call_webhook, evaluate_triggers, webhook_payload
@@ -85,6 +85,30 @@ def _record_event(
     with Registry(config_url=cfg.registry.url) as reg:
         return reg.record_event(EVENT_KIND, feature=report["feature"], model=report.get("model"),
                                 detail={"fired": fired, "report": str(path), "window": report["window"]})  # fmt: skip
+
+
+def export_for_review(
+    feature: str,
+    cfg: ProjectConfig,
+    source: RequestSource,
+    out: str | Path,
+    *,
+    since: str | datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> dict[str, Any]:
+    """`tunewise monitor FEATURE --export-review FILE`: a sample of the window's logged texts to
+    review (see review.py); DataError when the window holds none."""
+    from tunewise.monitor.review import export_review
+
+    start, end = window(since, until, cfg.monitor.window)
+    done = export_review(
+        source.iter_requests(feature, start, end), out, limit=limit, seed=cfg.monitor.seed
+    )
+    if not done["rows"]:
+        raise DataError(f"no logged request of '{feature}' with its text between {start:%Y-%m-%d %H:%M} and "
+                        f"{end:%Y-%m-%d %H:%M} UTC; the gateway logs texts for serve.log_text_share of requests")  # fmt: skip
+    return done
 
 
 def run_monitor(

@@ -37,6 +37,23 @@ class TriggerConfig(_Section):
         return value
 
 
+class RetrainConfig(_Section):
+    """How `tunewise retrain FEATURE` builds, gates and ships the next generation."""
+
+    min_reviewed: int = Field(20, ge=1)
+    """Fewest reviewed production rows a retrain accepts."""
+    max_production_share: float = Field(0.5, gt=0, le=1)
+    """Provenance cap: most share of the next dataset version's rows that may come from production."""
+    golden_slice: float = Field(0.2, ge=0, lt=1)
+    """Share of the reviewed rows held out as a refreshed golden slice (evaluated for both models, never trained on)."""
+    min_slice: int = Field(10, ge=1)
+    """Fewest held-out rows for the refreshed slice to be evaluated."""
+    non_inferiority_margin: float | None = Field(0.02, ge=0, le=1)
+    """Against the production model the gate also accepts a candidate no worse than this on the golden set (the CI lower bound above -margin), unless gate.non_inferiority_margin is set; null: lift only."""
+    rollout: bool = True
+    """Start a canary rollout (`tunewise rollout start`) when the gate accepts."""
+
+
 class MonitorConfig(_Section):
     """How production traffic is compared with the serving model's training data."""
 
@@ -64,6 +81,8 @@ class MonitorConfig(_Section):
     """Seed of the samples, the classifier folds and KMeans."""
     triggers: TriggerConfig = Field(default_factory=TriggerConfig)
     """When a run counts as fired (for `tunewise monitor --check`)."""
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    """The next generation: `tunewise retrain FEATURE`."""
 
     @field_validator("window")
     @classmethod

@@ -182,31 +182,49 @@ def _continue(
 
 def compare(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
     """Base against fine-tuned on the golden set, with the gate's decision."""
+    from tunewise.evaluate.variants import Variant
+
+    base = Variant(model=ctx.cfg.train.base, name="base zero-shot")
+    return gate_against(ctx, folder, Path(up["baseline"]["golden"]), base, up["train"]["adapter"],
+                        alternatives=cheap.alternatives(up["baseline"]))  # fmt: skip
+
+
+def gate_against(
+    ctx: StageContext,
+    folder: Path,
+    golden: Path,
+    reference: Any,
+    adapter: str,
+    *,
+    alternatives: list[Any] | None = None,
+    gate: Any = None,
+) -> dict[str, Any]:
+    """The adapter against `reference` (a Variant: the base, or the production model for a
+    retrain) on `golden`, with the gate's decision (`gate`: a GateConfig, default the config's)."""
     from tunewise.evaluate.api import compare_variants
     from tunewise.evaluate.variants import Variant
 
     cfg = ctx.cfg
-    base = Variant(model=cfg.train.base, name="base zero-shot")
-    cand = Variant(model=cfg.train.base, adapter=up["train"]["adapter"], name="fine-tuned")
+    cand = Variant(model=cfg.train.base, adapter=adapter, name="fine-tuned")
     report = compare_variants(
-        Path(up["baseline"]["golden"]),
-        base,
+        golden,
+        reference,
         cand,
         eval_cfg=cfg.eval,
-        gate_cfg=cfg.gate,
+        gate_cfg=gate or cfg.gate,
         out=folder,
-        alternatives=cheap.alternatives(up["baseline"]),
+        alternatives=alternatives,
         progress=ctx.progress,
     )
-    gate = report.get("gate", {})
+    gate_out = report.get("gate", {})
     rule: dict[str, Any] = next(
-        (r for r in gate.get("rules", []) if r["rule"] == "beats_alternative"), {}
+        (r for r in gate_out.get("rules", []) if r["rule"] == "beats_alternative"), {}
     )
     alts = report.get("alternatives") or {}
     return {
         "report": str((folder / "report.json").resolve()),
-        "decision": gate.get("decision"),
-        "blocked_by": gate.get("blocked_by", []),
+        "decision": gate_out.get("decision"),
+        "blocked_by": gate_out.get("blocked_by", []),
         "primary": _primary(report, cfg.eval.primary_metric),
         "alternative": {**rule.get("values", {}), "status": rule.get("status"),
                         "score": alts["rows"][0]["alternative"] if alts else None},

@@ -1,0 +1,199 @@
+"""The closed loop on the tiny model: v1 trained and promoted, two weeks of replayed traffic,
+`tunewise monitor --check` fires on week 2, `--export-review` writes rows that a rule labels (the
+replay knows each ticket's right answer), `tunewise retrain` builds dataset 1.1.0 with provenance
+`production`, trains v2 with v1's recorded config, gates it against v1 (not the base) on v1's
+golden set, registers generation 2 with why, and starts the canary rollout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from monitor_helpers import FEATURE, START, replay_module, week, write_config
+from typer.testing import CliRunner
+
+from tunewise.cli import app
+
+runner = CliRunner()
+V1 = "support-intent-v1"
+
+
+def _project(folder: Path, tiny_model: Path) -> Path:
+    path = write_config(folder, triggers={"max_age_days": None}, retrain={"min_reviewed": 20})
+    raw = yaml.safe_load(path.read_text())
+    raw["train"] = {"base": str(tiny_model), "epochs": 1, "max_steps": 2, "batch_size": 8,
+                    "max_length": 256}  # fmt: skip
+    raw["eval"] = {"max_new_tokens": 8, "forgetting_suite": None, "bootstrap_samples": 200}
+    # A random tiny model's latency is noise on a shared CPU: that rule is not what is tested here.
+    raw["gate"] = {"max_p95_latency_increase": 100.0}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _v1(folder: Path, cfg_path: Path) -> None:
+    """Dataset 1.0.0, an adapter trained on it, registered and promoted to production."""
+    from tunewise.config import load_config
+    from tunewise.pipeline import steps
+    from tunewise.registry import Registry
+
+    data = folder / "data-v1"
+    result = runner.invoke(app, ["data", "prepare", "-c", str(cfg_path), "--out", str(data)])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(cfg_path)
+    ctx = steps.StageContext(cfg, [], None, progress=False)
+    (folder / "v1").mkdir()
+    trained = steps.train(ctx, folder / "v1", {"data": {"dataset": str(data)}})
+    with Registry(config_url=cfg.registry.url) as reg:
+        reg.register_dataset(data)
+        reg.register_model(trained["adapter"], name=V1)
+        reg.promote(V1, FEATURE, reason="first model", force=True, by="test")
+
+
+def _label_by_rule(export: Path, rows: list[dict[str, Any]]) -> int:
+    """Fill `answer` with the replay's right answer (a rule), on every exported row."""
+    expected = {r["request_id"]: r["replay"]["expected"] for r in rows}
+    lines = [json.loads(x) for x in export.read_text().splitlines()]
+    for line in lines:
+        line["answer"] = json.dumps(expected[line["request_id"]])
+        line["labelled_by"] = "rule"
+    export.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return sum(x["answer"] != x["model_answer"] for x in lines)
+
+
+@pytest.fixture
+def loop(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / ".tunewise"))
+    cfg = _project(tmp_path, tiny_model)
+    _v1(tmp_path, cfg)
+    rows = replay_module().generate_rows(START, per_day=30, text_share=0.6, model=V1)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"folder": tmp_path, "config": cfg, "rows": rows, "requests": requests}
+
+
+def test_monitor_then_retrain_then_gate_then_canary(loop: dict[str, Any]) -> None:
+    from tunewise.registry import Registry
+
+    folder, cfg, requests = loop["folder"], str(loop["config"]), str(loop["requests"])
+    since, until = week(2)
+    window = ["--requests", requests, "--since", since, "--until", until, "-c", cfg]
+    checked = runner.invoke(app, ["monitor", FEATURE, *window, "--check", "-o", str(folder / "m")])
+    assert checked.exit_code == 11, checked.output  # week 2 drifted: a trigger fired
+    export = folder / "review.jsonl"
+    out = runner.invoke(
+        app, ["monitor", FEATURE, *window, "--export-review", str(export), "--review-limit", "60"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "wrote 60 row(s) to review" in out.output
+    corrected = _label_by_rule(export, loop["rows"])
+    assert corrected > 0  # the simulated v1 is often wrong on week 2's new phrasing
+
+    done = runner.invoke(app, ["retrain", FEATURE, "--reviewed", str(export), "-c", cfg, "--no-progress",
+                               "--out", str(folder / "r"), "--force-rollout", "checklist not kept in this test"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    result = json.loads((folder / "r" / "retrain.json").read_text())
+    data = result["data"]
+    assert (data["from"], data["to"]) == ("1.0.0", "1.1.0")
+    assert data["reviewed"]["reviewed"] == 60 and data["reviewed"]["labelled_by"] == {"rule": 60}
+    prod = data["production"]
+    assert prod["offered"] == 48  # 12 of 60 (20%) held out as the refreshed golden slice
+    assert 0 < prod["kept"] <= 48 and prod["kept"] + sum(prod["dropped"].values()) == 48
+    manifest = json.loads((Path(data["folder"]) / "manifest.json").read_text())
+    assert manifest["version"] == "1.1.0"
+    assert manifest["provenance"]["kept"]["production"] == prod["production_rows"] >= prod["kept"]
+    # Trained with v1's recorded config, on the new version.
+    adapter = json.loads((folder / "r" / "train" / "adapter" / "manifest.json").read_text())
+    v1_adapter = json.loads((folder / "v1" / "adapter" / "manifest.json").read_text())
+    assert adapter["config"] == v1_adapter["config"]
+    assert adapter["dataset"]["manifest_sha256"] == data["manifest_sha256"]
+    # Gated against v1 on v1's golden set, and evaluated on the refreshed slice.
+    report = json.loads(Path(result["gate"]["report"]).read_text())
+    assert report["base"]["variant"]["adapter"] == str(folder / "v1" / "adapter")
+    assert result["gate"]["decision"] == "accept", result["gate"]
+    assert result["slice"]["primary"]["metric"] == "exact_match"
+    assert result["rollout"]["started"] and result["rollout"]["model"] == result["model"]
+
+    with Registry(config_url=f"sqlite:///{folder / 'tunewise.db'}") as reg:
+        gate = reg.lineage(result["model"], verify=False)["gates"][-1]
+        assert gate["reference"] == V1 and not gate["reference_is_base"]
+        assert reg.holder(FEATURE, "canary") == result["model"]
+        event = reg.events(feature=FEATURE, kind="retrain.generation")[0]
+    assert event["model"] == result["model"] and event["detail"]["parent"] == V1
+    assert event["detail"]["generation"] == 2 and "input_drift" in event["detail"]["why"]["fired"]
+    assert f"generation 2: {V1} -> {result['model']}" in done.output
+
+
+def test_review_file_errors_name_the_line(tmp_path: Path) -> None:
+    from tunewise.errors import DataError
+    from tunewise.monitor.review import load_reviewed
+
+    good = {"prompt": "my parcel is late", "model_answer": "x", "answer": "y"}
+    path = tmp_path / "review.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "answer": None}) + "\n"
+                    + json.dumps({**good, "skip": True}) + "\n")  # fmt: skip
+    got = load_reviewed(path, "be brief")
+    assert got.summary() == {"lines": 3, "reviewed": 1, "unreviewed": 1, "skipped": 1, "corrected": 1,
+                             "labelled_by": {"human": 1}}  # fmt: skip
+    assert got.rows[0] == {"provenance": "production", "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "my parcel is late"},
+        {"role": "assistant", "content": "y"}]}  # fmt: skip
+    for bad, where in [("{not json", "review.jsonl:2: not valid JSON"),
+                       (json.dumps({**good, "answer": 3}), "review.jsonl:2: field 'answer' must be a string"),
+                       (json.dumps({**good, "labelled_by": "intern"}), "review.jsonl:2: field 'labelled_by'"),
+                       (json.dumps({**good, "prompt": ""}), "review.jsonl:2: field 'prompt'")]:  # fmt: skip
+        path.write_text(json.dumps(good) + "\n" + bad + "\n")
+        with pytest.raises(DataError, match=where):
+            load_reviewed(path, None)
+
+
+def test_bump_minor() -> None:
+    from tunewise.errors import DataError
+    from tunewise.monitor.nextdata import bump_minor
+
+    assert [bump_minor(v) for v in ("1.0.0", "2.3.7", None, "1.4.0-rc1")] == [
+        "1.1.0",
+        "2.4.0",
+        "1.1.0",
+        "1.5.0",
+    ]
+    with pytest.raises(DataError, match="not a semantic version"):
+        bump_minor("latest")
+
+
+def test_next_version_gates_stop_a_retrain_before_training(tmp_path: Path) -> None:
+    from tunewise.config import load_config
+    from tunewise.errors import DataError
+    from tunewise.monitor.nextdata import next_version
+
+    cfg_path = write_config(tmp_path)
+    data = tmp_path / "data-v1"
+    assert (
+        runner.invoke(app, ["data", "prepare", "-c", str(cfg_path), "--out", str(data)]).exit_code
+        == 0
+    )
+    rows = replay_module().generate_rows(START, per_day=10, text_share=1.0, days=14)
+    review = tmp_path / "review.jsonl"
+    lines = [{"prompt": r["prompt"][-1]["content"], "model_answer": r["answer"],
+              "answer": json.dumps(r["replay"]["expected"])} for r in rows[70:]]  # fmt: skip
+    review.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cfg = load_config(cfg_path)
+    few = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(update={
+        "retrain": cfg.monitor.retrain.model_copy(update={"min_reviewed": 500})})})  # fmt: skip
+    with pytest.raises(DataError, match=r"70 reviewed row.*at least 500"):
+        next_version(few, data, "1.0.0", review, tmp_path / "a")
+    capped = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(update={
+        "retrain": cfg.monitor.retrain.model_copy(update={"max_production_share": 0.05})})})  # fmt: skip
+    with pytest.raises(DataError, match="over the cap of 5%"):
+        next_version(capped, data, "1.0.0", review, tmp_path / "b")
+    assert not (tmp_path / "b" / "dataset").exists()  # nothing half-made is left to train on
+    ok = next_version(cfg, data, "1.0.0", review, tmp_path / "c")
+    assert ok.semver == "1.1.0" and ok.production["offered"] == 56 and ok.slice_path is not None
+    golden = [json.loads(x) for x in ok.slice_path.read_text().splitlines()]
+    assert len(golden) == 14 and isinstance(golden[0]["expected"], dict)
+    assert (
+        golden[0]["messages"][0]["role"] == "system" and golden[0]["messages"][-1]["role"] == "user"
+    )
