@@ -17,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+psutil = pytest.importorskip("psutil")
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "openai-fine-tuning"
 
@@ -63,10 +65,15 @@ def run_seed_script(tmp: Path, base: str, train: dict, timeout: float) -> list[s
             cwd=tmp, env=seed_env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        return _outcome(done.stdout)
     finally:
-        server.terminate()  # the worker stops with it
-        server.wait(120)
+        family = psutil.Process(server.pid).children(recursive=True)  # the worker, its runner
+        server.terminate()
+        server.wait(240)
+        _, alive = psutil.wait_procs(family, timeout=60)
+        for p in alive:
+            p.kill()
+    assert not alive, f"still running after tunewise serve stopped: {alive}"
+    return _outcome(done.stdout)
 
 
 def _outcome(stdout: str) -> list[str]:

@@ -97,6 +97,8 @@ def serve(
     worker = (
         start_worker(db_url, workers, worker_args or [], notice) if workers and db_url else None
     )
+    if worker is not None:
+        exit_on_sigterm()
     failure = _StartupFailure()
     logging.getLogger("uvicorn.error").addFilter(failure)
     try:
@@ -118,6 +120,20 @@ class _StartupFailure(logging.Filter):
             if "\n  File " not in last:  # the final exception is ours, not a bug after it
                 record.msg, record.args = last.partition(": ")[2], ()
         return True
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM as SystemExit. uvicorn stops on SIGTERM, then raises it again once it is done;
+    with the default action that kills this process before its `finally` stops the worker, which
+    then outlives the server."""
+    import signal
+    import threading
+
+    def _exit(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit)
 
 
 def start_worker(
