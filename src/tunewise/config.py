@@ -27,6 +27,7 @@ from tunewise.registry.config import RegistryConfig
 from tunewise.serve.config import ServeConfig
 from tunewise.serve.rollout.config import RolloutConfig
 from tunewise.train.config import TrainConfig
+from tunewise.tune.config import TuneConfig
 
 
 class ProjectConfig(BaseModel):
@@ -39,6 +40,7 @@ class ProjectConfig(BaseModel):
     decide: DecideConfig = Field(default_factory=DecideConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)

@@ -35,6 +35,8 @@ class Generation:
     tokens_in: int
     tokens_out: int
     latency_s: float
+    finished: bool = True
+    """False when the answer was cut off by max_new_tokens (no end-of-sequence token)."""
 
 
 _LOADED: dict[tuple[str, str | None, str], Loaded] = {}
@@ -98,6 +100,11 @@ def load(base: str, adapter: str | Path | None = None, *, dtype: str = "float32"
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = Loaded(model.eval(), tok, identity)
     return _LOADED[key]
+
+
+def unload() -> None:
+    """Drop every model kept loaded (a trainer that generated once frees the memory for training)."""
+    _LOADED.clear()
 
 
 def render_prompts(tokenizer: Any, messages_batch: list[Messages]) -> list[list[int]]:
@@ -164,8 +171,8 @@ def _generate_batch(
     elapsed = time.perf_counter() - t0
     results = []
     for p, row in zip(prompts, seqs[:, width:].tolist(), strict=True):
-        n = next((k + 1 for k, t in enumerate(row) if t == tok.eos_token_id), len(row))
-        results.append(
-            Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), len(p), n, elapsed)
-        )
+        end = next((k + 1 for k, t in enumerate(row) if t == tok.eos_token_id), None)
+        n = end or len(row)
+        text = tok.decode(row[:n], skip_special_tokens=True).strip()
+        results.append(Generation(text, len(p), n, elapsed, finished=end is not None))
     return results

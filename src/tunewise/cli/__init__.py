@@ -108,6 +108,7 @@ def _register_all() -> None:
         run_cmd,
         serve_cmd,
         train_cmd,
+        tune_cmd,
         worker_cmd,
     )
 
@@ -116,6 +117,7 @@ def _register_all() -> None:
         decide_cmd,
         data_cmd,
         train_cmd,
+        tune_cmd,
         export_cmd,
         eval_cmd,
         registry_cmd,

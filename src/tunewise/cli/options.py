@@ -167,6 +167,10 @@ MinLift = Annotated[float | None, config_option("gate.min_lift", "--min-lift", h
 FewShot = Annotated[int | None, config_option("run.few_shot", "--few-shot", help="k for the few-shot baseline (0: zero-shot only).")]  # fmt: skip
 TargetScore = Annotated[float | None, config_option("run.target_score", "--target-score", help="Stop before training when a prompt-only variant reaches this score.")]  # fmt: skip
 
+# tune: (tunewise tune, tunewise run)
+Budget = Annotated[str | None, config_option("tune.budget", "--budget", help="Wall-clock budget of the search: 20m, 90s, 1h30m.")]  # fmt: skip
+Trials = Annotated[int | None, config_option("tune.trials", "--trials", help="Most trials of the search.")]  # fmt: skip
+
 # registry: (tunewise registry ..., the one database's URL)
 DbUrl = Annotated[str | None, config_option("registry.url", "--db", "--url", help="Database URL (sqlite:///path.db or postgresql+psycopg://...); it beats TUNEWISE_DB_URL, which beats the file's.")]  # fmt: skip
 RegistryGolden = Annotated[Path | None, config_option("registry.golden", "--golden", help="Golden set file defining the current golden set.", convert=_absolute)]  # fmt: skip

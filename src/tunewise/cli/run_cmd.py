@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         console.print(f"[bold]{summary.verdict}[/]", markup=True)
         console.print(f"summary: {summary.run_dir / 'summary.html'}")
+        for line in summary.details.get("next") or []:
+            console.print(f"next, {line}", markup=False, soft_wrap=True)
         if summary.details.get("decision") == "block":
             raise GateBlocked(f"{summary.verdict}; see {summary.run_dir / 'compare' / 'report.md'}")
 
@@ -141,7 +143,12 @@ def register(app: typer.Typer) -> None:
             return text + (
                 f"; registered as {o['registered']['model']}" if o.get("registered") else ""
             )
+        if rec.name == "tune":
+            best = o.get("best") or {}
+            return f"best of {sum((o.get('counts') or {}).values())} trials: trial {best.get('number')}, {best.get('score', 0):.1%} on validation"
         if rec.name == "train":
+            if o.get("from_trial") is not None:
+                return f"job {o.get('job_id')}: the search's trial {o['from_trial']}"
             resumed = o.get("resumed_from_step")
             return f"job {o.get('job_id')} {o.get('status')}" + (
                 f" (resumed from step {resumed})" if resumed else ""

@@ -20,3 +20,6 @@ class RunConfig(BaseModel):
     """Evaluate the embedding classifier (MiniLM + logistic regression) in the baseline when the answers are labels."""
     register_model: bool = True
     """Register the dataset, job, model, eval and gate decision in the model registry."""
+    tune: bool = False
+    """Search the training settings first (the `tune:` section; a stage before train, keyed like the
+    others) and train with the best; the best trial's adapter is the one compared and registered."""

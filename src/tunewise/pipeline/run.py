@@ -39,6 +39,8 @@ class RunOptions:
     """Training files that replace data.inputs (e.g. another copy of the data)."""
     progress: bool = True
     on_event: Callable[[StageRecord], None] | None = None
+    on_trial: Callable[[Any], None] | None = None
+    """Called with each finished trial when the run searches (`run.tune`)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """`{dotted.path: value}` applied on top of the config file (validated with it)."""
 
@@ -65,6 +67,7 @@ def _file_hashes(paths: list[Path]) -> dict[str, str]:
 def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
     """The pipeline's stages, each bound to the run's context, with what its cache key depends on."""
     ctx = _context(cfg, opts)
+    base_identity = _base_identity(cfg.train.base)
     data_key = {
         "data": cfg.data.model_dump(mode="json"),
         "files": _file_hashes(ctx.inputs + ([ctx.golden_file] if ctx.golden_file else [])),
@@ -74,28 +77,30 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
         "eval": cfg.eval.model_dump(mode="json"),
         # An external golden set edited in place must invalidate the evals that used it.
         "golden": _file_hashes([cfg.resolve(cfg.eval.golden)]) if cfg.eval.golden else None,
-        "base": _base_identity(cfg.train.base),
+        "base": base_identity,
         "few_shot": cfg.run.few_shot,
         "classifier": cfg.run.classifier,
         "embedder": _embedder_identity(),
     }
-    train_key = {**cfg.train.model_dump(mode="json"), "base_identity": eval_key["base"]}
+    train_key = {**cfg.train.model_dump(mode="json"), "base_identity": base_identity}
     cheap_key = {
         "target": cfg.run.target_score,
         "register": cfg.run.register_model,
         "gate": cfg.gate.model_dump(mode="json"),
         "feature": cfg.project,
     }
+    train_deps: tuple[str, ...] = ("data", "tune") if cfg.run.tune else ("data",)
     stages = [
         Stage("data", partial(steps.data, ctx), (), data_key, fix_hint=_DATA_FIX),
         Stage("decide", partial(steps.decide, ctx), ("data",), cfg.decide.model_dump(mode="json")),
         Stage("cost", partial(steps.cost, ctx), ("data",)),
         Stage("baseline", partial(steps.baseline, ctx), ("data",), eval_key, fix_hint=_EVAL_FIX),
         Stage("cheapest", partial(steps.cheapest, ctx), ("baseline",), cheap_key),
+        *([tune_stage(ctx, base_identity)] if cfg.run.tune else []),
         Stage(
             "train",
             partial(steps.train, ctx),
-            ("data",),
+            train_deps,
             train_key,
             fix_hint=_TRAIN_FIX,
             resumable=True,
@@ -118,6 +123,25 @@ def build_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
             )
         )
     return stages
+
+
+def tune_stage(ctx: steps.StageContext, base_identity: str) -> Stage:
+    """The search stage (also what `tunewise tune` runs after the data stage)."""
+    from tunewise.pipeline import tune_step
+
+    return Stage(
+        "tune",
+        partial(tune_step.tune, ctx),
+        ("data",),
+        tune_step.key_material(ctx, base_identity),
+        fix_hint="see the trials in the stage folder's trials.html; narrow tune.space or raise tune.budget",
+    )
+
+
+def search_stages(cfg: ProjectConfig, opts: RunOptions) -> list[Stage]:
+    """data and tune, keyed exactly as in `build_stages` (so a later run reuses the search)."""
+    data = build_stages(cfg, opts)[0]
+    return [data, tune_stage(_context(cfg, opts), _base_identity(cfg.train.base))]
 
 
 _DATA_FIX = "run `tunewise data check` on the inputs and fix the rows it names"
@@ -144,7 +168,9 @@ def _context(cfg: ProjectConfig, opts: RunOptions) -> steps.StageContext:
             f"tunewise train --backend {cfg.train.backend} for a hosted job, or set train.backend: local"
         )
     golden_file = cfg.resolve(cfg.data.split.golden_file) if cfg.data.split.golden_file else None
-    return steps.StageContext(cfg, inputs, golden_file, progress=opts.progress)
+    return steps.StageContext(
+        cfg, inputs, golden_file, progress=opts.progress, on_trial=opts.on_trial
+    )
 
 
 def _base_identity(base: str) -> str:
@@ -182,10 +208,11 @@ def run(config_path: str | Path, opts: RunOptions | None = None) -> RunSummary:
             on_event=opts.on_event,
             stop_after=partial(_enough_without_training, cfg, opts),
         )
-    from tunewise.pipeline.summary import verdict_of, write_summary
+    from tunewise.pipeline.summary import next_steps, verdict_of, write_summary
 
     verdict, details = verdict_of(records)
     details["seconds"] = round(time.perf_counter() - started, 1)
+    details["next"] = next_steps(cfg, records, config_path)
     write_summary(run_dir, cfg, records, verdict, details)
     return RunSummary(run_dir, records, verdict, details)
 

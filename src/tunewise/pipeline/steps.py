@@ -7,6 +7,7 @@ depends on; `stages.run_stages` calls them in order. Heavy imports stay inside t
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ class StageContext:
     inputs: list[Path]
     golden_file: Path | None
     progress: bool = True
+    on_trial: Callable[[Any], None] | None = None
+    """Called with each finished trial of the search (`tune` stage)."""
 
 
 def data(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
@@ -132,9 +135,15 @@ def cheapest(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
 
 
 def train(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
-    """Train the adapter, or continue the job an interrupted attempt left in this folder."""
+    """Train the adapter, or continue the job an interrupted attempt left in this folder; after a
+    search (`run.tune`), take the best trial's adapter."""
     from tunewise.train.backend import LocalBackend, TrainRequest
     from tunewise.train.jobs import JobStore
+
+    if up.get("tune"):
+        from tunewise.pipeline.tune_step import adopt
+
+        return adopt(folder, up)
 
     # Local only: a hosted job returns at once, so it has no create/run split. The job lives in
     # the same database the register stage records the model in.

@@ -27,6 +27,7 @@ _LINKS = {
         "classifier/model/manifest.json",
     ],
     "cheapest": ["report.html", "report.md"],
+    "tune": ["trials.html", "trials.png", "trials.json"],
     "train": ["adapter/manifest.json", "adapter/loss.png", "adapter/curves.json"],
     "compare": ["report.html", "report.md", "report.json"],
     "register": ["registered.json", "classifier/report.html"],
@@ -69,6 +70,21 @@ def _cheaper(alt: dict[str, Any], register: StageRecord | None) -> str:
     )
     instead = register.outputs.get("instead") if register else None
     return text + (f" (registered as {instead['model']})" if instead else "")
+
+
+def next_steps(cfg: ProjectConfig, records: list[StageRecord], config: Path | str) -> list[str]:
+    """The commands that ship an accepted, registered candidate (none otherwise)."""
+    by = {r.name: r for r in records}
+    cmp, reg = by.get("compare"), by.get("register")
+    if not (cmp and reg) or cmp.outputs.get("decision") != "accept" or "model" not in reg.outputs:
+        return []
+    model, feature = reg.outputs["model"], cfg.project
+    return [
+        f"serve it (first release): tunewise registry promote {model} --feature {feature} "
+        f"--alias production && tunewise serve -c {config}",
+        f"roll it out (replacing a production model): tunewise rollout start {model} "
+        f"--feature {feature}",
+    ]
 
 
 def _baseline_line(details: dict[str, Any]) -> str:

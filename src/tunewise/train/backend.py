@@ -109,9 +109,15 @@ class LocalBackend:
         )
         return job
 
-    def run(self, job_id: str, progress: bool = True) -> Job:
-        """Train a created job to the end in this process."""
-        return self._run(job_id, resume=False, progress=progress)
+    def run(
+        self,
+        job_id: str,
+        progress: bool = True,
+        on_eval: Callable[[int, float], None] | None = None,
+    ) -> Job:
+        """Train a created job to the end in this process; `on_eval(n, valid_loss)` is called after
+        each validation evaluation (a search prunes a trial by cancelling its job there)."""
+        return self._run(job_id, resume=False, progress=progress, on_eval=on_eval)
 
     def resume(self, job_id: str, progress: bool = True) -> Job:
         """Continue a job from its last checkpoint (after a crash, kill or cancel)."""
@@ -136,7 +142,14 @@ class LocalBackend:
     def cancel(self, job_id: str) -> Job:
         return self.store.request_cancel(job_id)
 
-    def _run(self, job_id: str, *, resume: bool, progress: bool) -> Job:
+    def _run(
+        self,
+        job_id: str,
+        *,
+        resume: bool,
+        progress: bool,
+        on_eval: Callable[[int, float], None] | None = None,
+    ) -> Job:
         from tunewise.train.run import run_job
 
         store = self.store
@@ -144,7 +157,7 @@ class LocalBackend:
             job_id, "validating_files", pid=os.getpid()
         )
         try:
-            run_job(store, job_id, resume=resume, progress=progress)
+            run_job(store, job_id, resume=resume, progress=progress, on_eval=on_eval)
         except JobError as exc:
             if str(exc) == "cancelled":
                 store.set_status(job_id, "cancelled")

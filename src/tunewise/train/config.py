@@ -32,6 +32,24 @@ class LoraConfig(_Section):
     """Module names that get adapters."""
 
 
+class RehearsalConfig(_Section):
+    """Rehearsal against forgetting: the base model's own answers to general prompts, mixed into
+    training so the fine-tune keeps answering them as the base did (SFT methods only)."""
+
+    enabled: bool = True
+    """Mix rehearsal rows into training (lora, qlora, full; DPO trains on preferences only)."""
+    share: float = Field(0.25, ge=0, le=0.75)
+    """Share of each epoch's rows that are rehearsal rows (0.25: one in four)."""
+    pool: str = "builtin"
+    """General prompts: 'builtin' (320 written for tunewise, disjoint from the forgetting suite) or a
+    JSONL file of {"prompt": ...} or {"messages": [...]} lines."""
+    pool_size: int = Field(320, gt=0)
+    """Most distinct prompts used (a seeded order of the pool); answers are generated only for the
+    prompts a run needs, once per base model, and cached (TUNEWISE_CACHE/rehearsal/)."""
+    max_new_tokens: int = Field(128, gt=0)
+    """Answer budget when generating; answers cut off by it are left out."""
+
+
 class BedrockConfig(_Section):
     """Hosted fine-tuning on Amazon Bedrock (`tunewise train --backend bedrock`)."""
 
@@ -130,12 +148,16 @@ class TrainConfig(_Section):
     attention kernels that take no custom masks."""
     num_threads: int | None = Field(None, gt=0)
     """CPU threads for torch; None: the cores this process may use."""
+    rehearsal: RehearsalConfig = Field(default_factory=RehearsalConfig)
+    """Mix in the base model's own answers to general prompts, against forgetting."""
     dpo_beta: float = Field(0.1, gt=0)
     """DPO temperature (method: dpo)."""
-    tracking: Literal["none", "mlflow", "wandb"] = "none"
-    """Send params and metrics to MLflow or Weights & Biases (their packages are imported only then)."""
+    tracking: Literal["auto", "none", "mlflow", "wandb"] = "auto"
+    """Send params, per-step metrics and the adapter to MLflow or Weights & Biases. auto follows
+    transformers' convention: MLflow when MLFLOW_TRACKING_URI is set, W&B when WANDB_PROJECT is."""
     tracking_project: str | None = None
-    """MLflow experiment or W&B project name; None: the dataset folder's name."""
+    """MLflow experiment or W&B project name; MLFLOW_EXPERIMENT_NAME / WANDB_PROJECT win over it;
+    None: the dataset folder's name."""
     bedrock: BedrockConfig = Field(default_factory=BedrockConfig)
     """Amazon Bedrock settings, used with `backend: bedrock`."""
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,10 @@ class RunContext:
     store: JobStore | None
     progress: bool = True
     accelerator: Any = None
+    on_eval: Callable[[int, float], None] | None = None
+    """Called with (evaluation number, validation loss) after each evaluation (the search's pruner)."""
+    trackers: list[Any] = field(default_factory=list)
+    """Open MLflow / W&B runs (`tracking.start`), fed by `track` at every optimizer step."""
 
     @property
     def main(self) -> bool:
@@ -49,6 +54,15 @@ class RunContext:
     ) -> None:
         if self.main and self.store and self.job_id:
             self.store.event(self.job_id, message, level=level, type=type, data=data)
+
+    def track(self, point: dict[str, Any]) -> None:
+        """Send one step's metrics to every tracker; one that fails is dropped with a warning."""
+        for t in list(self.trackers):
+            try:
+                t.log(point)
+            except Exception as exc:  # a tracking server going down must not cost the run
+                self.trackers.remove(t)
+                self.event(f"{t.name} tracking stopped: {exc}", level="warn")
 
     def cancelled(self) -> bool:
         """Whether the job's cancel flag is set (agreed across ranks when distributed)."""

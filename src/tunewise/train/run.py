@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,21 @@ def validate_files(data_dir: Path, method: str) -> int:
     return len(rows)
 
 
-def run_job(store: JobStore, job_id: str, *, resume: bool, progress: bool) -> dict[str, Any]:
-    """Run a stored job in this process and record its result."""
+def run_job(
+    store: JobStore,
+    job_id: str,
+    *,
+    resume: bool,
+    progress: bool,
+    on_eval: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Run a stored job in this process and record its result (`on_eval`: see RunContext)."""
     job = store.get(job_id)
     cfg = TrainConfig.model_validate(job.config)
     n = validate_files(Path(job.data), cfg.method)
     store.event(job_id, f"Validated training file: {n} rows")
     store.set_status(job_id, "queued")
-    ctx = RunContext(job_id, store, progress=progress)
+    ctx = RunContext(job_id, store, progress=progress, on_eval=on_eval)
     store.set_status(job_id, "running")
     store.event(job_id, "Fine-tuning job started" if not resume else "Fine-tuning job resumed")
     result = train_folder(ctx, Path(job.data), Path(job.out), cfg, resume=resume)
@@ -59,26 +67,39 @@ def train_folder(
     ctx: RunContext, data_dir: Path, out: Path, cfg: TrainConfig, *, resume: bool = False
 ) -> dict[str, Any]:
     """Train `cfg.method` on a dataset folder and write the adapter (or model) folder `out`."""
-    from tunewise.models import model_hash, model_id, resolve_base
+    from tunewise.models import model_hash, resolve_base
 
     started = time.perf_counter()
     base_folder = resolve_base(cfg.base)
     base_hash = model_hash(base_folder)
-    if cfg.method == "dpo":
-        from tunewise.train.dpo import run_dpo
+    if ctx.main:
+        from tunewise.train import tracking
 
-        res = run_dpo(
-            ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume
-        )
-    else:
-        from tunewise.train.trainer import run_sft
+        ctx.trackers = tracking.start(cfg, data_dir, ctx.job_id)
+    try:
+        res = _train(ctx, data_dir, base_folder, out, cfg, resume)
+        result = {"out": str(out), "metrics": res["metrics"], "tokens_trained": res["tokens"]}
+        if ctx.main:
+            _write(ctx, res, data_dir, out, cfg, base_folder, base_hash, started)
+    except BaseException as exc:
+        _close_trackers(ctx, None, "cancelled" if str(exc) == "cancelled" else "failed")
+        raise
+    _close_trackers(ctx, out, "succeeded")
+    return result
 
-        res = run_sft(
-            ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume
-        )
-    result = {"out": str(out), "metrics": res["metrics"], "tokens_trained": res["tokens"]}
-    if not ctx.main:
-        return result
+
+def _write(
+    ctx: RunContext,
+    res: dict[str, Any],
+    data_dir: Path,
+    out: Path,
+    cfg: TrainConfig,
+    base_folder: Path,
+    base_hash: str,
+    started: float,
+) -> None:
+    """The output folder: weights, curves, and the manifest that says what produced them."""
+    from tunewise.models import model_id
     from tunewise.train.curves import write_curves
     from tunewise.train.manifest import write_manifest
 
@@ -102,4 +123,27 @@ def train_folder(
         wall_time_s=time.perf_counter() - started,
         job_id=ctx.job_id,
     )
-    return result
+
+
+def _train(
+    ctx: RunContext, data_dir: Path, base_folder: Path, out: Path, cfg: TrainConfig, resume: bool
+) -> dict[str, Any]:
+    if cfg.method == "dpo":
+        from tunewise.train.dpo import run_dpo
+
+        return run_dpo(
+            ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume
+        )
+    from tunewise.train.trainer import run_sft
+
+    return run_sft(ctx, data_dir=data_dir, base_folder=base_folder, out=out, cfg=cfg, resume=resume)
+
+
+def _close_trackers(ctx: RunContext, out: Path | None, status: str) -> None:
+    """Upload the output folder and close each tracker's run; a failure there only warns."""
+    for t in ctx.trackers:
+        try:
+            t.finish(out, status)
+        except Exception as exc:
+            ctx.event(f"{t.name} tracking: closing the run failed: {exc}", level="warn")
+    ctx.trackers = []

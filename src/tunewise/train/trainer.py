@@ -34,7 +34,7 @@ def run_sft(
     """Train; returns the model, tokenizer, metrics, token count and loss curve. JobError if cancelled."""
     device, dtype = _setup(ctx, cfg)
     data = _load_data(ctx, data_dir, base_folder, cfg)
-    plan = _plan(cfg, len(data.train), ctx.accelerator)
+    plan = _plan(cfg, len(data.train), data.n_task, ctx.accelerator)
     engine = Engine.build(ctx, base_folder, cfg, plan.total_steps, device, dtype, data.pad_id)
     state = TrainState()
     if resume:
@@ -89,10 +89,14 @@ class _Data:
     val: list[D.Example]
     train_rep: D.LengthReport
     val_rep: D.LengthReport
+    n_task: int
+    """Task rows in `train` (the rest are rehearsal rows); epochs: auto counts these."""
+    rehearsal: dict[str, Any]
 
 
 def _load_data(ctx: RunContext, data_dir: Path, base_folder: Path, cfg: TrainConfig) -> _Data:
-    """Tokenize train.jsonl and validation.jsonl, reporting what max_length did to each."""
+    """Tokenize train.jsonl (plus rehearsal rows) and validation.jsonl, reporting what max_length
+    did to each."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(base_folder)
@@ -100,6 +104,7 @@ def _load_data(ctx: RunContext, data_dir: Path, base_folder: Path, cfg: TrainCon
     val_path = data_dir / "validation.jsonl"
     train_rows = D.read_rows(data_dir / "train.jsonl")
     val_rows = D.read_rows(val_path) if val_path.is_file() else []
+    extra, rehearsal = _rehearsal(ctx, base_folder, cfg, len(train_rows))
     train, train_rep = D.prepare_sft(tok, train_rows, cfg.max_length, cfg.excess_length)
     val, val_rep = D.prepare_sft(tok, val_rows, cfg.max_length, cfg.excess_length)
     if not train:
@@ -116,7 +121,29 @@ def _load_data(ctx: RunContext, data_dir: Path, base_folder: Path, cfg: TrainCon
         )
     if not val:
         ctx.event("no validation rows: no validation loss, no early stopping", level="warn")
-    return _Data(tok, pad_id, train, val, train_rep, val_rep)
+    n_task = len(train)
+    if extra:  # after the task rows, so the report above is the task data's own
+        mixed, rep = D.prepare_sft(tok, extra, cfg.max_length, cfg.excess_length)
+        train += mixed
+        rehearsal["length"] = rep.as_dict()
+    return _Data(tok, pad_id, train, val, train_rep, val_rep, n_task, rehearsal)
+
+
+def _rehearsal(
+    ctx: RunContext, base_folder: Path, cfg: TrainConfig, n_task: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The base model's own answers to mix in (rank 0 generates what the cache lacks)."""
+    from tunewise.train.rehearsal import rehearsal_rows
+
+    if not cfg.rehearsal.enabled or cfg.rehearsal.share == 0:
+        return [], {"enabled": False}
+    if ctx.main:
+        rows, report = rehearsal_rows(base_folder, cfg.rehearsal, n_task, log=ctx.event)
+    if ctx.accelerator is not None:
+        ctx.accelerator.wait_for_everyone()  # the other ranks read what rank 0 cached
+    if not ctx.main:
+        rows, report = rehearsal_rows(base_folder, cfg.rehearsal, n_task, generate=False)
+    return rows, {"enabled": True, **report}
 
 
 @dataclass
@@ -145,10 +172,10 @@ class _Plan:
         return [batches[i : i + ga] for i in range(0, len(batches), ga)]
 
 
-def _plan(cfg: TrainConfig, n_train: int, accelerator: Any) -> _Plan:
+def _plan(cfg: TrainConfig, n_train: int, n_task: int, accelerator: Any) -> _Plan:
     from tunewise.data.cost import auto_epochs
 
-    epochs = auto_epochs(n_train) if cfg.epochs == "auto" else int(cfg.epochs)
+    epochs = auto_epochs(n_task) if cfg.epochs == "auto" else int(cfg.epochs)
     world = accelerator.num_processes if accelerator else 1
     rank = accelerator.process_index if accelerator else 0
     micro_per_epoch = math.ceil(n_train / cfg.batch_size) // world
@@ -168,7 +195,6 @@ def _train(
     ckpt_dir: Path,
 ) -> str | None:
     """Optimizer steps, epoch by epoch, until done; returns why it stopped early, if it did."""
-    track = reporting.tracker(cfg, data_dir, ctx)
     bar = reporting.progress_bar(ctx.progress and ctx.main)
     task = bar.add_task("train", total=plan.total_steps, completed=state.step, loss=math.nan, tps=0)
     started, before = time.perf_counter(), state.train_time_s
@@ -180,6 +206,7 @@ def _train(
                 step_loss, n_loss = engine.step(micro)
                 elapsed = before + time.perf_counter() - started
                 point = _advance(state, micro, plan.world, step_loss, n_loss, elapsed)
+                point["learning_rate"] = engine.scheduler.get_last_lr()[0]
                 bar.update(task, completed=state.step, loss=point["train_loss"], tps=_tps(state))
                 last_in_epoch = gi == len(groups) - 1
                 stop = None
@@ -189,7 +216,7 @@ def _train(
                     valid = engine.evaluate(data.val, cfg.batch_size)
                     stop = _after_eval(ctx, engine.model, state, point, valid, cfg)
                 state.history.append(point)
-                _report(ctx, point, state, plan.total_steps, track)
+                _report(ctx, point, state, plan.total_steps)
                 state.batch_in_epoch = gi + 1
                 if last_in_epoch:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
@@ -235,10 +262,10 @@ def _tps(state: TrainState) -> float:
     return state.tokens / max(state.train_time_s, 1e-9)
 
 
-def _report(
-    ctx: RunContext, point: dict[str, Any], state: TrainState, total_steps: int, track: Any
-) -> None:
-    """A metrics event (and tracker point) on the first and last step, every tenth, after evals."""
+def _report(ctx: RunContext, point: dict[str, Any], state: TrainState, total_steps: int) -> None:
+    """Every step to the trackers; a metrics event on the first and last step, every tenth, and
+    after evaluations."""
+    ctx.track({**point, "tokens_per_s": _tps(state)})
     valid = point.get("valid_loss")
     if valid is None and state.step % 10 and state.step not in (1, total_steps):
         return
@@ -255,8 +282,6 @@ def _report(
             "tokens_per_s": round(_tps(state), 1),
         },
     )
-    if track:
-        track(point)
 
 
 def _after_eval(
@@ -271,6 +296,8 @@ def _after_eval(
     if valid is None:
         return None
     point["valid_loss"] = valid
+    if ctx.on_eval is not None:  # a search may cancel the job here (seen right after this step)
+        ctx.on_eval(1 + sum(p.get("valid_loss") is not None for p in state.history), valid)
     if state.best_valid is None or valid < state.best_valid:
         from tunewise.train.modeling import trainable_state
 
@@ -328,4 +355,6 @@ def _metrics(
         "device": engine.device,
         "world_size": plan.world,
         "length": {"train": data.train_rep.as_dict(), "validation": data.val_rep.as_dict()},
+        "task_rows": data.n_task,
+        "rehearsal": {**data.rehearsal, "rows_trained": len(data.train) - data.n_task},
     }

@@ -1,0 +1,1 @@
+"""Hyperparameter search for the local trainer (`tunewise tune`, `run.tune: true`)."""
