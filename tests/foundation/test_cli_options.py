@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 PER_STAGE = {"--epochs", "--seed", "--batch-size", "--golden"}
 STAGE = {"data": "data", "train": "train", "run": "train", "eval": "eval", "compare": "eval"}
 STAGE["registry"] = "registry"
+STAGE["tune"] = "train"  # tunewise tune: --batch-size is the trials' training batch
 
 
 def _config_flags() -> list[tuple[str, str, str]]:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunewise.artifacts import read_json
 from tunewise.errors import JobError
-from tunewise.pipeline.steps import StageContext, Upstream
+
+if TYPE_CHECKING:  # steps.train imports this module; the context type is all that is needed here
+    from tunewise.pipeline.steps import StageContext
+
+Upstream = dict[str, dict[str, Any]]
 
 
 def key_material(ctx: StageContext, base_identity: str) -> dict[str, Any]:
