@@ -87,7 +87,7 @@ def test_answers_are_generated_once_per_base_and_cached(brief_model, tmp_path, m
     from tunewise import infer
 
     monkeypatch.setenv("TUNEWISE_CACHE", str(tmp_path / "cache"))
-    cfg = RehearsalConfig(share=0.5, max_new_tokens=8)
+    cfg = RehearsalConfig(enabled=True, share=0.5, max_new_tokens=8)
     rows, report = rehearsal_rows(brief_model, cfg, 20)
     assert report["rows"] == len(rows) == 20 and report["generated"] == 20
     assert all(r["messages"][-1]["content"].startswith("ok") for r in rows)
@@ -101,14 +101,18 @@ def test_answers_are_generated_once_per_base_and_cached(brief_model, tmp_path, m
     )
     again, report = rehearsal_rows(brief_model, cfg, 20)
     assert again == rows and report["generated"] == 0 and calls == []
-    more, report = rehearsal_rows(brief_model, RehearsalConfig(share=0.6, max_new_tokens=8), 20)
+    more, report = rehearsal_rows(
+        brief_model, RehearsalConfig(enabled=True, share=0.6, max_new_tokens=8), 20
+    )
     assert len(more) == 30 and more[:20] == rows
     assert report["generated"] == 10 and calls == [10]  # only the prompts the cache lacked
 
 
 def test_cut_off_answers_are_left_out_and_generation_stops_early(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEWISE_CACHE", str(tmp_path / "cache"))
-    rows, report = rehearsal_rows(tiny_model, RehearsalConfig(share=0.5, max_new_tokens=4), 16)
+    rows, report = rehearsal_rows(
+        tiny_model, RehearsalConfig(enabled=True, share=0.5, max_new_tokens=4), 16
+    )
     assert rows == [] and report["unfinished"] == report["prompts_tried"] == 16
     assert report["prompts_tried"] < len(load_pool("builtin"))
 
@@ -122,7 +126,7 @@ def test_training_mixes_rehearsal_rows_at_the_share(brief_model, tmp_path, monke
     ds = write_dataset(tmp_path / "ds", n_train=24, n_val=4)
     cfg = TrainConfig(
         base=str(brief_model), epochs="auto", batch_size=8, learning_rate=1e-3, max_steps=2,
-        rehearsal=RehearsalConfig(share=0.25, max_new_tokens=8),
+        rehearsal=RehearsalConfig(enabled=True, share=0.25, max_new_tokens=8),
     )  # fmt: skip
     job = LocalBackend().submit(TrainRequest(ds, cfg, tmp_path / "out", progress=False))
     metrics = json.loads((tmp_path / "out" / "manifest.json").read_text())["metrics"]

@@ -36,7 +36,7 @@ class RehearsalConfig(_Section):
     """Rehearsal against forgetting: the base model's own answers to general prompts, mixed into
     training so the fine-tune keeps answering them as the base did (SFT methods only)."""
 
-    enabled: bool = True
+    enabled: bool = False
     """Mix rehearsal rows into training (lora, qlora, full; DPO trains on preferences only)."""
     share: float = Field(0.25, ge=0, le=0.75)
     """Share of each epoch's rows that are rehearsal rows (0.25: one in four)."""
