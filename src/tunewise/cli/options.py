@@ -167,6 +167,8 @@ MinLift = Annotated[float | None, config_option("gate.min_lift", "--min-lift", h
 FewShot = Annotated[int | None, config_option("run.few_shot", "--few-shot", help="k for the few-shot baseline (0: zero-shot only).")]  # fmt: skip
 TargetScore = Annotated[float | None, config_option("run.target_score", "--target-score", help="Stop before training when a prompt-only variant reaches this score.")]  # fmt: skip
 
+RunTune = Annotated[bool | None, config_option("run.tune", "--tune/--no-tune", help="Search the training settings first (tunewise tune) and train with the best.")]  # fmt: skip
+
 # tune: (tunewise tune, tunewise run)
 Budget = Annotated[str | None, config_option("tune.budget", "--budget", help="Wall-clock budget of the search: 20m, 90s, 1h30m.")]  # fmt: skip
 Trials = Annotated[int | None, config_option("tune.trials", "--trials", help="Most trials of the search.")]  # fmt: skip

@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
         few_shot: o.FewShot = None,
         target_score: o.TargetScore = None,
         min_lift: o.MinLift = None,
+        tune: o.RunTune = None,
+        budget: o.Budget = None,
+        trials: o.Trials = None,
     ) -> None:
         """Run data prepare -> decide -> cost -> baseline eval -> cheapest -> train -> compare & gate -> register.
 
@@ -72,6 +75,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.markup import escape
 
+        from tunewise.cli.tune_cmd import print_trial
         from tunewise.errors import GateBlocked
         from tunewise.pipeline.run import RunOptions
         from tunewise.pipeline.run import run as run_pipeline
@@ -97,6 +101,7 @@ def register(app: typer.Typer) -> None:
                 train_anyway=train_anyway,
                 progress=progress,
                 on_event=on_event,
+                on_trial=print_trial,
                 inputs=data or None,
                 overrides=overrides,
             ),

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from tunewise.tune.write import write_tuned
 
         cfg = load_config(config, o.overrides(ctx))
-        opts = RunOptions(run_id=run_id, progress=progress, on_trial=_print_trial)
+        opts = RunOptions(run_id=run_id, progress=progress, on_trial=print_trial)
         run_dir = Path(cfg.run.runs_dir) / (run_id or cfg.project)
         run_dir.mkdir(parents=True, exist_ok=True)
         err_console.print(
@@ -96,7 +96,8 @@ def _pct(x: Any) -> str:
     return f"{x:.1%}" if isinstance(x, int | float) else "-"
 
 
-def _print_trial(r: Any) -> None:
+def print_trial(r: Any) -> None:
+    """One line per finished trial on stderr (tunewise tune, and tunewise run with run.tune)."""
     from tunewise.tune.report import row
 
     cells = row(r)
