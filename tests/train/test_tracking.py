@@ -104,5 +104,6 @@ def test_wandb_offline_run_has_the_steps_and_the_adapter(
     (run_dir,) = (tmp_path / "wandb" / "wandb").glob(f"offline-run-*-{job.id}")
     records = (run_dir / f"run-{job.id}.wandb").read_bytes()
     assert b"train_loss" in records and b"adapter_model.safetensors" in records
-    config = (run_dir / "files" / "config.yaml").read_text()
-    assert "lora.r" in config and "learning_rate" in config
+    # The run's config is in its records (files/config.yaml is written by the service later, if at
+    # all, in offline mode).
+    assert b"lora.r" in records and b"learning_rate" in records
