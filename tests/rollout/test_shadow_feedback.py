@@ -41,6 +41,7 @@ def test_shadow_leaves_user_latency_unchanged_and_records_the_comparison(world) 
         statistics.median(r.latency_s for r in during)
         < statistics.median(r.latency_s for r in before) + 0.1
     )
+
     def shadow_figures() -> dict | None:
         """The shadow stage's figures: live while it runs, or as its passing decision recorded
         them (on an idle machine the stage can pass before the first look)."""
