@@ -98,6 +98,4 @@ def test_a_classifier_folder_changed_after_registration_is_not_served(served) ->
         sdk(gw).chat.completions.create(model="support", messages=_ask(TICKETS[1]))
     assert err.value.status_code == 503
     body = err.value.response.json()["error"]
-    assert (
-        body["code"] == "model_unavailable" and "changed since it was registered" in body["message"]
-    )
+    assert body["code"] == "model_unavailable" and "changed since registration" in body["message"]

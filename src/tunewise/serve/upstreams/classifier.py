@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunewise.errors import ModelError
+from tunewise.errors import ModelError, RegistryError
 from tunewise.serve.config import UpstreamConfig
 from tunewise.serve.errors import ModelUnavailable, Overloaded
 from tunewise.serve.upstreams.base import (
@@ -110,8 +110,8 @@ class ClassifierUpstream:
         if not target.path:
             raise ModelUnavailable(f"classifier '{target.name}' has no folder registered")
         try:
-            clf = await asyncio.to_thread(_load, target.path, target.content_hash)
-        except ModelError as exc:  # moved, changed, another embedder installed
+            clf = await asyncio.to_thread(_load, target.path, target.content_hash, target.name)
+        except (ModelError, RegistryError) as exc:  # moved, changed, another embedder installed
             raise ModelUnavailable(f"cannot serve classifier '{target.name}': {exc}") from exc
         self._loaded[key] = clf
 
@@ -166,18 +166,14 @@ class ClassifierUpstream:
                     p.done.set_result(answer)
 
 
-def _load(folder: str, registered_hash: str | None = None) -> Any:
+def _load(folder: str, registered_hash: str | None = None, name: str = "") -> Any:
     """The classifier folder, refused when it is no longer the one the registry pinned."""
     from tunewise.evaluate.classifier import load_classifier
 
     if registered_hash:
-        from tunewise.registry.integrity import folder_sha256
+        from tunewise.registry.integrity import verify_folder
 
-        if folder_sha256(folder) != registered_hash:
-            raise ModelError(
-                f"{folder}: changed since it was registered (content hash differs); register "
-                "the new folder under a new name"
-            )
+        verify_folder(name or folder, folder, registered_hash)
     return load_classifier(folder)
 
 
