@@ -120,7 +120,7 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _set_wal(cur)
+        set_journal_mode(cur, "WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -129,8 +129,9 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _set_wal(cur: Any) -> None:
-    """Switch to WAL, waiting for other connections like the busy timeout would.
+def set_journal_mode(cur: Any, mode: str) -> None:
+    """Switch an SQLite connection's journal mode, waiting for other connections like the busy
+    timeout would.
 
     The switch needs an exclusive lock that SQLite takes without calling the busy handler, so
     processes opening a fresh database at once would get "database is locked" at once.
@@ -139,7 +140,7 @@ def _set_wal(cur: Any) -> None:
     delay = 0.005
     while True:
         try:
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA journal_mode={mode}")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect,
 
 from tunewise.paths import state_dir
 from tunewise.store.base import as_utc, utcnow
+from tunewise.store.engine import set_journal_mode
 from tunewise.store.migrate import PG_MIGRATION_LOCK
 from tunewise.store.schema import metadata
 from tunewise.store.tables import LegacyImport
@@ -239,7 +240,7 @@ def _fold_wal(path: Path) -> None:
     db = _open(path, timeout=60)
     try:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.execute("PRAGMA journal_mode=DELETE")
+        set_journal_mode(db, "DELETE")
     finally:
         db.close()
 
