@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from serve_helpers import MSG, log_rows, sdk, start_gateway
+from serve_helpers import MSG, log_rows, registry_world, sdk, start_gateway
 from typer.testing import CliRunner
 
 from tunewise.cli import app as cli
@@ -29,7 +29,10 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tunewise.db'}"
 
 
-def test_keys_gate_requests_once_one_exists(upstream, url) -> None:  # type: ignore[no-untyped-def]
+def test_keys_gate_requests_once_one_exists(upstream, url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    reg = registry_world(tmp_path / "runs", url, ["ad-good"])  # a feature for the flag routes
+    reg.promote("ad-good", feature="support", force=True, reason="test")
+    reg.close()
     gw = start_gateway(upstream.url, {"flags_ttl_s": 0.1}, db_url=url)
     try:
         assert sdk(gw).chat.completions.create(model="base-a", messages=MSG)  # no keys: open

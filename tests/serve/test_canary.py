@@ -225,3 +225,21 @@ def test_flags_refuse_a_feature_no_alias_names_and_say_when_no_canary_exists(
     assert list_flags(get_engine(url)) == []  # nothing stored for the typo
     out = flags(url, "support", "canary=10")
     assert "10% of users" in out and "support@canary holds no model" in out
+
+
+def test_the_flag_route_refuses_a_feature_no_alias_names(world: dict[str, Any]) -> None:
+    """The admin route answers as `tunewise flags set` does: a typo'd feature is a 404 naming it."""
+    from tunewise.serve.flags import list_flags
+    from tunewise.store import get_engine
+
+    url = world["gw"].url + "/v1/tunewise/flags/"
+    r = httpx.put(url + "suport", json={"killed": True})
+    assert r.status_code == 404, r.text
+    err = r.json()["error"]
+    assert (err["code"], err["param"], err["type"]) == (
+        "feature_not_found", "feature", "invalid_request_error",
+    )  # fmt: skip
+    assert "no feature 'suport'" in err["message"] and "features: support" in err["message"]
+    assert list_flags(get_engine(world["url"])) == []  # nothing stored for the typo
+    r = httpx.put(url + "support", json={"canary_percent": 5})
+    assert r.status_code == 200 and r.json()["canary_percent"] == 5

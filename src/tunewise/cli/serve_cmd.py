@@ -128,17 +128,12 @@ def flags_set(
     serve.flags_ttl_s (1 s by default), without a restart."""
     from tunewise.errors import ConfigError
     from tunewise.registry.catalog import current_user
-    from tunewise.serve.flags import feature_aliases, parse_setting, set_flag
+    from tunewise.serve.flags import feature_aliases, parse_setting, set_flag, unknown_feature
 
     wanted, engine = parse_setting(setting), _engine(db, config)
     features, aliases = feature_aliases(engine, feature)
     if not aliases:  # a typo here must not look like a kill switch that worked
-        known = ", ".join(sorted(features)) or "none yet"
-        raise ConfigError(
-            f"no feature '{feature}' in the registry (features: {known}); a flag on it would "
-            f"route nothing. Promote a model first: tunewise registry promote MODEL --feature "
-            f"{feature}"
-        )
+        raise ConfigError(unknown_feature(feature, features))
     flag = set_flag(engine, feature, wanted, by=current_user(by), reason=reason)
     if flag["killed"]:
         console.print(f"{feature}: canary OFF (kill switch): every user is served by control")

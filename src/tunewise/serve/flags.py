@@ -53,6 +53,15 @@ def feature_aliases(engine: Engine, feature: str) -> tuple[set[str], dict[str, b
     return {f for f, _, _ in rows}, mine
 
 
+def unknown_feature(feature: str, features: set[str]) -> str:
+    """Why a flag on a feature no registry alias names is refused (the CLI and the admin route)."""
+    known = ", ".join(sorted(features)) or "none yet"
+    return (
+        f"no feature '{feature}' in the registry (features: {known}); a flag on it would route "
+        f"nothing. Promote a model first: tunewise registry promote MODEL --feature {feature}"
+    )
+
+
 def set_flag(
     engine: Engine, feature: str, flag: Flag, *, by: str, reason: str | None = None
 ) -> dict[str, Any]:

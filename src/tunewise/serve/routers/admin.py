@@ -44,11 +44,16 @@ async def put_flag(
     feature: str, update: FlagUpdate, request: Request, key: KeyInfo | None = Depends(require_admin)
 ) -> dict[str, Any]:
     """Set the canary share (`canary_percent`) or the kill switch (`killed: true`)."""
-    from tunewise.serve.flags import set_flag
+    from tunewise.serve.flags import feature_aliases, set_flag, unknown_feature
 
     if update.canary_percent is None and update.killed is None:
         raise InvalidRequest(
             "send canary_percent (0-100) or killed (true/false)", param="canary_percent"
+        )
+    features, aliases = await asyncio.to_thread(feature_aliases, _engine(request), feature)
+    if not aliases:  # as `tunewise flags set`: a typo must not look like a kill switch that worked
+        raise NotFound(
+            unknown_feature(feature, features), param="feature", code="feature_not_found"
         )
     current = request.app.state.gateway.catalog.features.get(feature)
     bp = (
