@@ -31,6 +31,11 @@ def print_status(st: dict[str, Any]) -> None:
                       f"{cur['verdict']['reason']}", markup=False, soft_wrap=True)  # fmt: skip
         _arms(cur)
         _metrics(cur)
+    elif (last := _last_figures(st)) is not None:
+        console.print(f"figures at the last decision ({last['action']}, {last['at'][:19]}):",
+                      markup=False)  # fmt: skip
+        _arms(last["figures"])
+        _metrics(last["figures"])
     lease = st.get("lease") or {}
     if lease.get("holder"):
         console.print(
@@ -43,6 +48,14 @@ def print_status(st: dict[str, Any]) -> None:
                       markup=False, soft_wrap=True)  # fmt: skip
 
 
+def _last_figures(st: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished rollout's last decision that carries a stage's figures (the rollback's)."""
+    return next(
+        (d for d in reversed(st.get("decisions", [])) if "metrics" in (d.get("figures") or {})),
+        None,
+    )
+
+
 def _arms(cur: dict[str, Any]) -> None:
     if cur.get("shadow"):
         sh = cur["shadow"]
@@ -51,14 +64,20 @@ def _arms(cur: dict[str, Any]) -> None:
                       f"(control) vs {_n(sh['candidate_p95_ms'])} ms (candidate)", markup=False)  # fmt: skip
         return
     arms = cur["arms"]
+    judged = any("judge" in arms[a]["scores"] for a in ("control", "canary"))
     table = Table(title="arms")
-    for col in ("", "requests", "error rate", "p95 ms", "scores", "rating (n)", "bad outcome (n)"):
+    cols = ["", "requests", "error rate", "p95 ms", "scores", "rating (n)", "bad outcome (n)"]
+    for col in cols + (["judge (n)"] if judged else []):
         table.add_column(col)
     for name in ("control", "canary"):
         a = arms[name]
-        scores = ", ".join(f"{k} {v:.3f}" for k, v in a["scores"].items() if v is not None)
-        table.add_row(name, str(a["requests"]), _n(a["error_rate"], True), _n(a["p95_ms"]), scores,
-                      f"{_n(a['rating'])} ({a['ratings']})", f"{_n(a['bad_outcome'], True)} ({a['outcomes']})")  # fmt: skip
+        scores = {k: v for k, v in a["scores"].items() if k != "judge"}
+        row = [name, str(a["requests"]), _n(a["error_rate"], True), _n(a["p95_ms"]),
+               ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if v is not None),
+               f"{_n(a['rating'])} ({a['ratings']})", f"{_n(a['bad_outcome'], True)} ({a['outcomes']})"]  # fmt: skip
+        if judged:
+            row.append(f"{_n(a['scores'].get('judge'))} ({a.get('judged', 0)})")
+        table.add_row(*row)
     console.print(table)
 
 

@@ -353,7 +353,9 @@ class JudgeScorer:
         )
         if repeat:
             system += f"\n(independent judgement {repeat + 1} of {self.repeats})"
-        user = f"Task:\n{case.prompt_text()}\n\nReference answer:\n{case.expected_text()}\n\nCandidate answer:\n{output}"
+        # Live traffic (rollouts) has no reference answer: the judge sees the task and answer only.
+        ref = "" if case.expected is None else f"Reference answer:\n{case.expected_text()}\n\n"
+        user = f"Task:\n{case.prompt_text()}\n\n{ref}Candidate answer:\n{output}"
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def score_batch(self, outputs: list[str], cases: list[Case]) -> list[Score]:

@@ -46,8 +46,10 @@ def start_rollout(
     golden_sha256: str | None = None,
     json_schema: bool = False,
     label_field: str | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Put `model` on `feature@canary` (gated against production) and start its first stage."""
+    """Put `model` on `feature@canary` (gated against production) and start its first stage;
+    `judge` (the judge scorer's parameters) adds the LLM judge's `judge` metric."""
     from tunewise.registry import aliases
     from tunewise.registry.lineage import find_model
 
@@ -87,6 +89,7 @@ def start_rollout(
             "golden_sha256": golden_sha256,
             "json_schema": json_schema,
             "label_field": label_field,
+            "judge": judge,
         }
         r = Rollout(
             feature=feature, active_feature=feature, model=cand.name,
@@ -294,5 +297,5 @@ def launch(
     return start_rollout(
         engine, model, feature, cfg=cfg, shadow=shadow, checklist=items, force=force,
         reason=reason, by=by, golden_sha256=golden, json_schema=ctx.schema is not None,
-        label_field=ctx.label_field,
+        label_field=ctx.label_field, judge=ctx.judge,
     )  # fmt: skip

@@ -21,6 +21,7 @@ DEFAULT_MARGINS: dict[str, float | None] = {
     "chars": 0.5,
     "rating": 0.05,
     "bad_outcome": 0.02,
+    "judge": 0.05,
 }
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -92,6 +93,13 @@ class RolloutConfig(BaseModel):
     """Shortest time in the shadow stage (default: `interval`)."""
     shadow_concurrency: int = Field(4, gt=0)
     """Shadow calls in flight per server; more are skipped (and counted), never queued."""
+    judge_sample: float = Field(0.2, gt=0, le=1)
+    """Share of each arm's answers the LLM judge scores when the rollout has one (the `judge`
+    scorer of `eval.scorers`); off the request path, never slowing a user."""
+    judge_batch: int = Field(8, gt=0)
+    """Answers the judge scores at once per server (one batch in flight at a time)."""
+    judge_queue: int = Field(64, gt=0)
+    """Sampled answers waiting per arm; beyond this they are skipped (counted), never queued."""
     owner: str | None = None
     """Who owns the feature in production (a checklist item)."""
 

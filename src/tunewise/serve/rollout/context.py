@@ -17,6 +17,8 @@ class RolloutContext:
     schema: dict[str, Any] | None = None
     label_field: str | None = None
     golden_path: Path | None = None
+    judge: dict[str, Any] | None = None
+    """The `judge` scorer's parameters in `eval.scorers` (model, rubric, ...), when configured."""
     project: Any = None
     source: str = "tunewise.yaml"
 
@@ -39,11 +41,13 @@ def rollout_context(project: Any = None, source: Path | None = None) -> RolloutC
     if isinstance(spec, str) and not spec.lstrip().startswith("{"):
         spec = str(project.resolve(spec))
     golden = project.registry.golden
+    judge = next((dict(sc.params) for sc in project.eval.scorers if sc.name == "judge"), None)
     return RolloutContext(
         config=project.rollout,
         schema=_load_schema(spec) if spec is not None else None,
         label_field=project.eval.label_field,
         golden_path=project.resolve(golden) if golden else None,
+        judge=judge,
         project=project,
         source=str(source) if source else "tunewise.yaml",
     )

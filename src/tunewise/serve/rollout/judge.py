@@ -11,7 +11,11 @@ Metrics (each has a margin in `rollout.margins`: how much worse the canary may b
   `hallucination_marker` (1 = present), and `chars` (answer length; a change of more than the
   margin times control's mean, either way, fails);
 - user feedback: `rating` (0 bad .. 1 good; lower is worse) and `bad_outcome` (share of
-  labelled answers whose outcome is in `rollout.bad_outcomes`).
+  labelled answers whose outcome is in `rollout.bad_outcomes`);
+- `judge`: the LLM judge's score (0..1, the evaluate stage's scale) of a sample of each arm's
+  answers (livejudge.py), only when the rollout has a judge; lower is worse. Unlike feedback,
+  which counts when enough arrives, a configured judge must have `min_samples` scores on each
+  arm before a step can pass: too few holds the step.
 
 A metric fails only when its confidence sequence lies beyond the margin on the harmful side (a
 one-sided sequence; both sides for the answer length), and only with at least `min_samples`
@@ -30,8 +34,10 @@ import numpy as np
 from tunewise.serve.rollout.sequential import Interval, Moments, diff_cs, mean_cs
 
 HIGHER_IS_WORSE = {"error_rate", "slow_share", "refusal", "hallucination_marker", "bad_outcome"}
-LOWER_IS_WORSE = {"json_valid", "json_schema", "rating"}
-SCORES = ("json_valid", "json_schema", "refusal", "hallucination_marker", "chars")
+LOWER_IS_WORSE = {"json_valid", "json_schema", "rating", "judge"}
+SCORES = ("json_valid", "json_schema", "refusal", "hallucination_marker", "chars", "judge")
+REQUIRED = {"judge"}
+"""Metrics that must have data on both arms before a step passes (when judged at all)."""
 FEEDBACK = ("rating", "bad_outcome")
 SLOW_QUANTILE = 95.0
 
@@ -224,6 +230,7 @@ def stage_verdict(
     short = [f"{name} has {n} of the {min_requests} {unit}" for name, n in arms if n < min_requests]
     if not time_up:
         return StageVerdict("wait", "the interval has not passed")
+    short += [_too_few(r) for r in results if r.metric in REQUIRED and r.verdict == "no_data"]
     if short:
         return StageVerdict("hold", "; ".join(short))
     judged = [r.metric for r in results if r.verdict == "ok"]
@@ -235,6 +242,13 @@ def stage_verdict(
     return StageVerdict(
         "pass",
         f"{counts}; no metric worse beyond its margin ({', '.join(judged) or 'none judged'})",
+    )
+
+
+def _too_few(r: MetricResult) -> str:
+    return (
+        f"{r.metric} has {r.n_canary} canary and {r.n_control} control scores; each arm needs "
+        "rollout.min_samples"
     )
 
 

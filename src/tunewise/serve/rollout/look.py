@@ -36,7 +36,7 @@ from tunewise.serve.tables import RequestLogRow
 from tunewise.store.base import as_utc
 
 ARMS = ("control", "canary")
-NOT_JUDGED_IN_SHADOW = {"slow_share", "rating", "bad_outcome"}
+NOT_JUDGED_IN_SHADOW = {"slow_share", "rating", "bad_outcome", "judge"}
 
 
 def is_error(status: int, fallback: bool) -> bool | None:
@@ -57,6 +57,8 @@ def margins_of(r: Rollout) -> dict[str, float]:
     judged = settings_of(r).judged()
     if not r.settings.get("json_schema"):
         judged.pop("json_schema", None)
+    if not r.settings.get("judge"):
+        judged.pop("judge", None)
     return judged
 
 
@@ -132,6 +134,7 @@ def arm_summary(a: ArmSample) -> dict[str, Any]:
         "error_rate": mean(a.errors),
         "p95_ms": round(p, 3) if p is not None else None,
         "scores": {k: mean(v) for k, v in sorted(a.scores.items())},
+        "judged": int(a.scores["judge"].size) if "judge" in a.scores else 0,
         "ratings": int(a.rating.size),
         "rating": mean(a.rating),
         "outcomes": int(a.bad_outcome.size),

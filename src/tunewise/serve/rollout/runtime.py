@@ -1,8 +1,10 @@
-"""What every `tunewise serve` runs for rollouts: the controller loop and the shadow mirror.
+"""What every `tunewise serve` runs for rollouts: the controller loop, the shadow mirror and the
+live judge.
 
 Each pass (every `rollout.tick`, or sooner when a live rollout asks for a shorter tick) reads
 the live rollouts, hands the shadow stages to the mirror (every replica mirrors its own share of
-traffic), and ticks each rollout; `tick` acts only while this process holds the feature's lease,
+traffic) and the running rollouts with a judge to the live judge (each replica judges a sample
+of its own traffic), and ticks each rollout; `tick` acts only while this process holds the feature's lease,
 so replicas never decide twice. At shutdown the leases this process holds are released, so
 another replica takes over at its next pass instead of waiting for the expiry.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from tunewise.serve.rollout.config import RolloutConfig, parse_interval
 from tunewise.serve.rollout.controller import TickResult, live_features, tick
 from tunewise.serve.rollout.lease import new_holder, release
+from tunewise.serve.rollout.livejudge import Judged, LiveJudge
 from tunewise.serve.rollout.look import settings_of
 from tunewise.serve.rollout.shadow import Mirror, Shadow
 
@@ -38,17 +41,21 @@ class RolloutRuntime:
         self.holder = new_holder()
         self.mirror = Mirror(gateway, engine, concurrency=cfg.shadow_concurrency, schema=schema)
         gateway.observers.append(self.mirror.observe)
+        self.judge = LiveJudge(engine, batch=cfg.judge_batch, queue=cfg.judge_queue)
+        gateway.observers.append(self.judge.observe)
         self.last: dict[str, TickResult] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.mirror.start()
+        await self.judge.start()
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
         await self.mirror.close()
+        await self.judge.close()
         held = [f for f, r in self.last.items() if r.outcome not in {"lease_held", "idle"}]
         for feature in held:
             try:
@@ -74,6 +81,11 @@ class RolloutRuntime:
             r.feature: Shadow(r.id, r.shadow_percent, r.model, r.settings.get("label_field"))
             for r in rollouts
             if r.state == "shadow"
+        }
+        self.judge.judged = {
+            r.feature: Judged(r.id, r.settings["judge"], settings_of(r).judge_sample)
+            for r in rollouts
+            if r.state == "running" and r.settings.get("judge")
         }
         delays = [default]
         for r in rollouts:

@@ -76,7 +76,8 @@ def simulate_rollout(
     max_looks_per_step: int = 100,
 ) -> tuple[str, int]:
     """('promoted' | 'rolled_back' | 'held', step index reached) for one simulated rollout."""
-    margins = {k: v for k, v in cfg.judged().items() if k != "json_schema"}
+    # Simulated traffic has no output schema and no LLM judge: those metrics are not judged.
+    margins = {k: v for k, v in cfg.judged().items() if k not in {"json_schema", "judge"}}
     previous_control: ArmSample | None = None
     for index, percent in enumerate(cfg.steps):
         share = percent / 100
