@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from rollout_helpers import MSG, drive, rollout_state, set_reply, until
 
@@ -135,6 +136,15 @@ def test_a_canary_the_judge_scores_lower_is_rolled_back(
         event["model"] == "sup-v2" and "judge: canary 0 vs control 1" in event["detail"]["reason"]
     )
     assert world["reg"].holder("support") == "sup-v1"
+    # /ui shows the figures the rollback was decided on, the judge's among them, as the API has them
+    from test_ui import numbers_equal_the_api
+
+    api = httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()
+    i, j = len(api["decisions"]) - 1, figures["metrics"].index(failed[0])
+    shown = numbers_equal_the_api(gw, httpx.get(gw.url + "/ui").text, api)
+    at = f"decisions.{i}.figures"
+    assert {f"{at}.arms.canary.scores.judge", f"{at}.arms.control.judged", f"{at}.metrics.{j}.canary",
+            f"{at}.metrics.{j}.difference.high"} <= shown  # fmt: skip
     out = cli("rollout", "status", "support", "--db", url)
     assert out.exit_code == 0, out.output
     assert "figures at the last decision (rolled_back" in out.output

@@ -4,6 +4,7 @@ number it shows equals the admin API's."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from rollout_helpers import drive, until
+from rollout_helpers import drive, set_reply, until
 from test_ramp import start
 
 from tunewise.serve.keys import create_key
@@ -40,6 +41,19 @@ def same(shown: str, value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return shown == str(value)
     return float(shown) == pytest.approx(float(value))
+
+
+def numbers_equal_the_api(gw: Any, html: str, api: dict[str, Any]) -> set[str]:
+    """Every tagged number on the page equals the API's at its key; returns the keys shown."""
+    shown = DATA.findall(html)
+    features = {f["id"]: f for f in httpx.get(gw.url + "/v1/models").json()["data"]}
+    for key, value in shown:
+        if key.startswith("features."):
+            expected = features[key.split(".")[1]]["canary_percent"]
+        else:
+            expected = lookup(api, key)
+        assert same(value, expected), (key, value, expected)
+    return {k for k, _ in shown}
 
 
 @pytest.fixture
@@ -87,22 +101,12 @@ def test_in_chromium_the_numbers_equal_the_api_and_the_charts_render(
     dom = _chromium(["--dump-dom", gw.url + "/ui"], tmp_path).stdout
     after = httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()
     assert api["current"]["arms"] == after["current"]["arms"]  # no traffic moved meanwhile
-    shown = DATA.findall(dom)
-    keys = {k for k, _ in shown}
+    keys = numbers_equal_the_api(gw, dom, api)
     assert {"current.arms.canary.requests", "current.arms.control.error_rate",
             "current.arms.canary.p95_ms", "current.metrics.0.difference.low"} <= keys  # fmt: skip
-    features = {f["id"]: f for f in httpx.get(gw.url + "/v1/models").json()["data"]}
-    for key, value in shown:
-        if key.startswith("features."):
-            expected = features[key.split(".")[1]]["canary_percent"]
-        else:
-            expected = lookup(api, key)
-        assert same(value, expected), (key, value, expected)
-    assert len(shown) >= 30
+    assert len(keys) >= 30
     shot = tmp_path / "ui.png"
     _chromium([f"--screenshot={shot}", "--window-size=1200,2600", gw.url + "/ui"], tmp_path)
-    import os
-
     if os.environ.get("TUNEWISE_KEEP_SCREENSHOT"):  # to look at the page
         shutil.copy(shot, os.environ["TUNEWISE_KEEP_SCREENSHOT"])
     img = Image.open(shot).convert("RGB")
@@ -131,3 +135,51 @@ def test_with_keys_the_page_asks_for_an_admin_key(world) -> None:  # type: ignor
     assert (
         httpx.get(gw.url + "/ui", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
     )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_shadow_stage_has_its_own_section_with_the_api_numbers(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Agreement, latency and each score's paired difference: a table and two charts while the
+    shadow stage runs (in Chromium), and as recorded once the rollout has ended."""
+    from test_shadow_feedback import REFUND_LOW
+    from test_shadow_feedback import start as start_shadow
+
+    from tunewise.serve.rollout.api import abort_rollout
+
+    gw, url = world["gateway"](rollout={"shadow_concurrency": 64}), world["url"]
+    set_reply(world["main"], "sup-v1", reply=REFUND_LOW)
+    set_reply(world["main"], "sup-v2", reply='{"intent": "billing", "priority": "high"}')
+    start_shadow(url, "sup-v2", shadow=100, min_requests=10_000)
+    status = lambda: httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()  # noqa: E731
+    until(
+        lambda: status()["current"]["shadow"]["pairs"] >= 15, timeout=60, step=lambda: drive(gw, 10)
+    )
+    api = status()
+    dom = _chromium(["--dump-dom", gw.url + "/ui"], tmp_path).stdout
+    if status()["current"]["shadow"] != api["current"]["shadow"]:  # a late pair landed meanwhile
+        api = status()
+        dom = _chromium(["--dump-dom", gw.url + "/ui"], tmp_path).stdout
+    keys = numbers_equal_the_api(gw, dom, api)
+    metrics = api["current"]["metrics"]
+    chars = next(i for i, m in enumerate(metrics) if m["metric"] == "chars")
+    assert {"current.shadow.pairs", "current.shadow.agreement", "current.shadow.candidate_p95_ms",
+            f"current.metrics.{chars}.difference.estimate"} <= keys  # fmt: skip
+    assert (
+        api["current"]["shadow"]["agreement"] == 0.0
+        and metrics[chars]["difference"]["estimate"] > 0
+    )
+    assert (
+        'id="chart-support-shadow-agreement"' in dom and 'id="chart-support-shadow-deltas"' in dom
+    )
+    keep = os.environ.get("TUNEWISE_KEEP_SCREENSHOT")
+    if keep:  # to look at the page
+        shot = tmp_path / "shadow.png"
+        _chromium([f"--screenshot={shot}", "--window-size=1200,2600", gw.url + "/ui"], tmp_path)
+        shutil.copy(shot, keep)
+    abort_rollout(get_engine(url), "support", reason="test: ended in shadow", by="ana")
+    ended = status()
+    page = httpx.get(gw.url + "/ui").text
+    i = len(ended["decisions"]) - 1
+    assert ended["current"] is None and ended["decisions"][i]["figures"]["shadow"]
+    assert {f"decisions.{i}.figures.shadow.agreement",
+            f"decisions.{i}.figures.metrics.{chars}.difference.estimate"} <= numbers_equal_the_api(gw, page, ended)  # fmt: skip
