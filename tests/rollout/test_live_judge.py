@@ -210,3 +210,24 @@ def test_sampling_is_bounded_per_arm_and_skips_what_it_cannot_judge() -> None:
     assert lj.counts["sampled"] == 4 and lj.counts["skipped"] == 2
     assert [i.feature for i in lj._take()] == ["support"] * 4
     assert [len(q) for q in lj.waiting.values()] == [0, 0]
+
+
+def test_a_slow_judge_never_slows_users(world: dict[str, Any], judged: None) -> None:
+    """A judge taking 1 s per answer: users' requests stay fast, the judge is called meanwhile,
+    and what it cannot keep up with is skipped (the queue stays bounded), not queued."""
+    url = world["url"]
+    set_reply(world["flaky"], "sup-flaky", delay_s=1.0)  # the judge here: only its latency matters
+    gw = world["gateway"](rollout={"judge_batch": 2, "judge_queue": 4})
+    cfg = RolloutConfig(steps=[50, 100], interval="1h", min_requests=10_000, judge_sample=1.0,
+                        tick="0.2s")  # fmt: skip
+    slow = {"model": f"openai:sup-flaky,base_url={world['flaky'].url}/v1", "max_new_tokens": 4}
+    start_rollout(get_engine(url), "sup-v2", "support", cfg=cfg, by="ana", judge=slow)
+    judge = gw.server.config.app.state.runtime.judge
+    until(lambda: "support" in judge.judged, timeout=30)
+    replies = drive(gw, 60, workers=4)
+    assert all(r.status == 200 for r in replies)
+    assert max(r.latency_s for r in replies) < 0.8  # never waited for the 1 s judge
+    judge_calls = lambda: httpx.get(world["flaky"].url + "/_stats").json()["requests"]  # noqa: E731
+    until(lambda: judge_calls().get("sup-flaky"), timeout=30)  # the judge was called meanwhile
+    until(lambda: judge.counts["sampled"] + judge.counts["skipped"] == 60, timeout=10)
+    assert judge.counts["skipped"] > 0 and all(len(q) <= 4 for q in judge.waiting.values())
