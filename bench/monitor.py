@@ -99,7 +99,7 @@ def _run(
     d = r["input_drift"]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "requests": r["traffic"]["requests"],
             "prompts": d["sample"]["prompts"], "embedded": d["sample"]["embedded"],
-            "embed_texts_per_s": d["throughput"]["texts_per_s"], "embed_s": d["throughput"]["seconds"],
+            "unique": d["throughput"]["unique"], "embed_texts_per_s": d["throughput"]["texts_per_s"], "embed_s": d["throughput"]["seconds"],
             "training_cache": d["training_cache"]["cache"], "steps_s": r["timings_s"],
             "auc": round(d["classifier"]["auc"], 4), "null_se": round(d["sample"]["null_se_sample"], 4),
             "drifted": d["classifier"]["drifted"], "fired": [f["trigger"] for f in r["triggers"]["fired"]]}  # fmt: skip
@@ -117,6 +117,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="tw-bench-monitor-"))
     os.environ["TUNEWISE_HOME"] = str(work / ".tunewise")  # an empty embedding cache
+    from tunewise.monitor.embed import prefer_passive_threads
+
+    prefer_passive_threads()  # as `tunewise monitor` does, before torch loads
     import torch
 
     torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
@@ -131,6 +134,7 @@ def main() -> None:
         "command": "python bench/monitor.py " + " ".join(sys.argv[1:]),
         "log_rows": len(rows), "log_mb": round(log.stat().st_size / 1e6, 1),
         "embed_sample": cfg.monitor.embed_sample, "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }  # fmt: skip
     results["sample_rule"] = (
         "smallest n with null SE <= 1.1x all-prompts SE, >= 1000, <= embed_sample"

@@ -85,20 +85,36 @@ def embed(
     texts: list[str], *, batch_size: int = 64, progress: Callable[[int], None] | None = None
 ) -> Any:
     """Unit-length float32 vectors, one row per text (numpy array of shape [len(texts), 384]);
-    `progress(n)` is called after each batch of n texts."""
+    `progress(n)` is called after each batch, n counting the texts it covered. Identical texts
+    are embedded once (production traffic repeats itself)."""
+    import numpy as np
+
+    model = _load()[1]
+    if not texts:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    first: dict[str, int] = {}
+    where = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64,
+                        count=len(texts))  # fmt: skip
+    unique = list(first)
+    copies = np.bincount(where, minlength=len(unique))
+    return _embed_unique(unique, copies, batch_size, progress)[where]
+
+
+def _embed_unique(
+    texts: list[str], copies: Any, batch_size: int, progress: Callable[[int], None] | None
+) -> Any:
     import numpy as np
     import torch
 
     tok, model, max_length = _load()
-    if not texts:
-        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
     # Similar lengths share a batch, so little compute goes to padding; rows go back in order.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     chunks = []
     with torch.inference_mode():
         for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
             enc = tok(
-                [texts[j] for j in order[i : i + batch_size]],
+                [texts[j] for j in rows],
                 padding=True,
                 truncation=True,
                 max_length=max_length,
@@ -109,7 +125,7 @@ def embed(
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
             if progress is not None:
-                progress(len(chunks[-1]))
+                progress(int(copies[rows].sum()))
     vectors = torch.cat(chunks).float().numpy()
     out = np.empty_like(vectors)
     out[order] = vectors

@@ -63,9 +63,22 @@ def _v1(folder: Path, config: Path) -> None:
 
 
 def _send(client: Any, rows: list[dict[str, Any]]) -> None:
-    for i, r in enumerate(rows):
-        client.chat.completions.create(model=FEATURE, messages=r["prompt"], user=f"customer-{i % 500}",
-                                       temperature=0)  # fmt: skip
+    """Four customers at a time, so the local upstream batches their generations."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> None:
+        client.chat.completions.create(model=FEATURE, messages=rows[i]["prompt"],
+                                       user=f"customer-{i % 500}", temperature=0)  # fmt: skip
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(len(rows))))
+
+
+def _lap(laps: dict[str, float], name: str, since: list[float]) -> None:
+    now = time.monotonic()
+    laps[name] = round(now - since[0], 1)
+    since[0] = now
+    print(f"LOOP PHASE {name}: {laps[name]} s", flush=True)
 
 
 def _users(client: Any, rows: list[dict[str, Any]], stop: threading.Event) -> None:
@@ -96,7 +109,10 @@ def test_support_intent_drift_retrain_gate_canary(
 
     monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / ".tunewise"))
     config = _config(tmp_path)
+    laps: dict[str, float] = {}
+    clock = [time.monotonic()]
     _v1(tmp_path, config)
+    _lap(laps, "v1 data+train", clock)
     project = load_config(config)
     db = project.registry.url
     rows = [r for r in replay_module().generate_rows(START, per_day=20, text_share=1.0, model=V1)]
@@ -111,6 +127,7 @@ def test_support_intent_drift_retrain_gate_canary(
         _send(client, week1)
         mid = datetime.now(UTC).isoformat()
         _send(client, week2)
+        _lap(laps, "replay weeks 1+2 through serve", clock)
         time.sleep(1)  # the log's flush interval
         c = ["-c", str(config)]
         first = runner.invoke(
@@ -126,6 +143,7 @@ def test_support_intent_drift_retrain_gate_canary(
             f["trigger"] for f in report1["triggers"]["fired"]
         ]
         assert "input_drift" in [f["trigger"] for f in report2["triggers"]["fired"]]
+        _lap(laps, "monitor both weeks", clock)
 
         export = tmp_path / "review.jsonl"
         done = runner.invoke(
@@ -141,6 +159,7 @@ def test_support_intent_drift_retrain_gate_canary(
         retrained = runner.invoke(app, ["retrain", FEATURE, "--reviewed", str(export), *c, "--no-progress",
                                         "--out", str(tmp_path / "r"), "--force-rollout", "integration test"])  # fmt: skip
         print(second.output, retrained.output)
+        _lap(laps, "export + retrain", clock)
         assert retrained.exit_code == 0, retrained.output
         result = json.loads((tmp_path / "r" / "retrain.json").read_text())
         assert result["gate"]["decision"] == "accept" and result["rollout"]["started"], result
@@ -158,6 +177,7 @@ def test_support_intent_drift_retrain_gate_canary(
         finally:
             stop.set()
             crowd.join(timeout=120)
+    _lap(laps, "canary ramp", clock)
     assert st["state"] == "promoted", st
     with Registry(db) as reg:
         assert reg.holder(FEATURE) == result["model"]
@@ -168,5 +188,6 @@ def test_support_intent_drift_retrain_gate_canary(
                "week2_fired": [f["trigger"] for f in report2["triggers"]["fired"]],
                "golden": result["gate"]["primary"], "slice": result["slice"],
                "dataset": {k: result["data"][k] for k in ("from", "to")},
-               "production": result["data"]["production"]}  # fmt: skip
+               "production": result["data"]["production"], "phases_s": laps}  # fmt: skip
     print("LOOP FIGURES", json.dumps(figures))
+    print("LOOP ROLLOUT", json.dumps(st, default=str))

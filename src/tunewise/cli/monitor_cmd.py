@@ -72,6 +72,9 @@ def monitor_cmd(
     Exit codes: 0 ok; 2 bad option or config; 3 unreadable request log; 7 registry problem;
     11 with --check when a trigger fired.
     """
+    from tunewise.monitor.embed import prefer_passive_threads
+
+    prefer_passive_threads()  # before anything imports torch
     from tunewise.config import load_config
     from tunewise.errors import ConfigError
     from tunewise.monitor.api import run_monitor

@@ -91,7 +91,7 @@ def input_drift(
         "sample": {"prompts": prompts.seen, "embedded": len(picked), "training": len(train_texts),
                    "null_se_sample": drift.null_se(len(ref), len(picked)),
                    "null_se_all": drift.null_se(len(ref), prompts.seen)},
-        "throughput": {"texts": len(picked), "seconds": round(seconds, 3),
+        "throughput": {"texts": len(picked), "unique": len(set(prod_texts)), "seconds": round(seconds, 3),
                        "texts_per_s": round(len(picked) / seconds, 1) if seconds else None},
         "training_cache": cache,
         "classifier": verdict,
