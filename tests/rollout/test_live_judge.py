@@ -104,12 +104,14 @@ def test_the_judge_grades_good_and_off_topic_answers_apart(judge_server: ServerT
 
 
 @pytest.fixture
-def judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / "state"))  # the judge's cache, per test
+def judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state folder per test (where a disk cache would go: live judging writes none)."""
+    monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
 
 
 def test_a_canary_the_judge_scores_lower_is_rolled_back(
-    world: dict[str, Any], judge_server: ServerThread, judged: None, cli: Any
+    world: dict[str, Any], judge_server: ServerThread, judged: Path, cli: Any
 ) -> None:
     """Both answers are valid JSON, no refusal, similar length: only the judge tells them apart."""
     url = world["url"]
@@ -136,6 +138,10 @@ def test_a_canary_the_judge_scores_lower_is_rolled_back(
         event["model"] == "sup-v2" and "judge: canary 0 vs control 1" in event["detail"]["reason"]
     )
     assert world["reg"].holder("support") == "sup-v1"
+    # one answer per arm: a first batch judged, the rest from memory, nothing on disk
+    counts = gw.server.config.app.state.runtime.judge.counts
+    assert counts["memo_hits"] >= 10 and counts["no_score"] == counts["failed"] == 0
+    assert not (judged / "eval-cache").exists()
     # /ui shows the figures the rollback was decided on, the judge's among them, as the API has them
     from test_ui import numbers_equal_the_api
 
@@ -154,7 +160,7 @@ def test_a_canary_the_judge_scores_lower_is_rolled_back(
     assert "fail" in rows["judge"] and "ok" in rows["json_valid"]
 
 
-def test_too_few_judge_scores_hold_the_step(world: dict[str, Any], judged: None) -> None:
+def test_too_few_judge_scores_hold_the_step(world: dict[str, Any], judged: Path) -> None:
     """A judge that answers nothing (down): requests are plenty, but the step holds."""
     url = world["url"]
     gw = world["gateway"]()
@@ -212,7 +218,7 @@ def test_sampling_is_bounded_per_arm_and_skips_what_it_cannot_judge() -> None:
     assert [len(q) for q in lj.waiting.values()] == [0, 0]
 
 
-def test_a_slow_judge_never_slows_users(world: dict[str, Any], judged: None) -> None:
+def test_a_slow_judge_never_slows_users(world: dict[str, Any], judged: Path) -> None:
     """A judge taking 1 s per answer: users' requests stay fast, the judge is called meanwhile,
     and what it cannot keep up with is skipped (the queue stays bounded), not queued."""
     url = world["url"]

@@ -342,6 +342,9 @@ class JudgeScorer:
     max_new_tokens: int = 96
     name: str = "judge"
     binary: bool = False
+    disk_cache: bool = True
+    """Cache replies in the generation cache (False for live traffic, which is judged once per
+    response and would fill the disk with one-off entries)."""
 
     def __call__(self, output: str, case: Case) -> Score:
         return self.score_batch([output], [case])[0]
@@ -371,7 +374,8 @@ class JudgeScorer:
             for r in range(self.repeats)
             for o, c in zip(outputs, cases, strict=True)
         ]
-        replies, _ = complete_cached(backend, prompts, settings, cache=GenerationCache())
+        cache = GenerationCache() if self.disk_cache else None
+        replies, _ = complete_cached(backend, prompts, settings, cache=cache)
         judge = {"model": variant.label(), "identity": backend.identity()}
         scores = []
         for i in range(len(cases)):

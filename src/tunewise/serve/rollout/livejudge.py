@@ -12,18 +12,20 @@ The judge is the evaluate stage's own `JudgeScorer` with the configured model an
 no reference answer on live traffic the prompt holds the task and the answer only, and the
 default rubric is swapped for a reference-free one. Its score (0..1: (score - 1) / 4) is
 written into the answer's request-log row as `scores.judge`, so each response is judged once
-and the controller reads it like any other score (look.py); the judge's generation cache
-answers a repeated (prompt, answer) without a new call. A judge reply without a score, or a
-judge that fails, scores nothing (counted): the judge's trouble is not the answer's.
+and the controller reads it like any other score (look.py). A repeated (prompt, answer) is
+answered from a bounded in-memory memo, not the evaluate stage's disk cache (one file per
+reply would pile up on a busy server). A judge reply without a score, or a judge that fails,
+scores nothing (counted): the judge's trouble is not the answer's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,8 @@ LIVE_RUBRIC = (
 )
 WRITE_TRIES = 30
 """Passes a score waits for its request-log row (written in batches by the log writer)."""
+MEMO = 4096
+"""Judgements of recent (judge, prompt, answer) kept in memory."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,8 @@ def live_scorer(params: dict[str, Any]) -> Any:
     from tunewise.evaluate.scorers import JUDGE_RUBRIC, build_scorer
 
     scorer = build_scorer("judge", params)
-    if scorer.rubric == JUDGE_RUBRIC:  # type: ignore[attr-defined]
-        scorer = dataclasses.replace(scorer, rubric=LIVE_RUBRIC)  # type: ignore[type-var]
-    return scorer
+    rubric = LIVE_RUBRIC if scorer.rubric == JUDGE_RUBRIC else scorer.rubric  # type: ignore[attr-defined]
+    return dataclasses.replace(scorer, rubric=rubric, disk_cache=False)  # type: ignore[type-var]
 
 
 def judge_answers(params: dict[str, Any], items: list[_Item]) -> list[float | None]:
@@ -89,7 +92,9 @@ class LiveJudge:
         """feature -> its rollout's judge; swapped by the controller loop."""
         self.waiting = {arm: deque[_Item](maxlen=queue) for arm in ("control", "canary")}
         self.unwritten: list[tuple[_Item, float, int]] = []
-        self.counts = {"sampled": 0, "skipped": 0, "scored": 0, "no_score": 0, "failed": 0}
+        self.counts = {"sampled": 0, "skipped": 0, "scored": 0, "no_score": 0, "failed": 0,
+                       "memo_hits": 0}  # fmt: skip
+        self.memo: OrderedDict[str, float | None] = OrderedDict()
         self._rng = random.Random()
         self._task: asyncio.Task[None] | None = None
 
@@ -139,18 +144,31 @@ class LiveJudge:
         for item in items:
             by_judge.setdefault(repr(sorted(item.params.items())), []).append(item)
         for group in by_judge.values():
-            try:
-                values = judge_answers(group[0].params, group)
-            except Exception as exc:  # a judge that is down scores nothing; answers are not worse
-                self.counts["failed"] += len(group)
-                log.warning("the live judge failed on %d answers: %s", len(group), exc)
-                continue
-            for item, value in zip(group, values, strict=True):
+            for item, value in zip(group, self._judge(group), strict=True):
                 if value is None:
                     self.counts["no_score"] += 1
                 else:
                     self.unwritten.append((item, value, 0))
         self._write()
+
+    def _judge(self, group: list[_Item]) -> list[float | None]:
+        """Scores of one judge's items: the memo's, then one call for the rest."""
+        keys = [json.dumps([i.params, i.messages, i.answer], sort_keys=True) for i in group]
+        new = [(i, k) for i, k in zip(group, keys, strict=True) if k not in self.memo]
+        self.counts["memo_hits"] += len(group) - len(new)
+        if new:
+            try:
+                values = judge_answers(new[0][0].params, [i for i, _ in new])
+            except Exception as exc:  # a judge that is down scores nothing; answers are not worse
+                self.counts["failed"] += len(new)
+                log.warning("the live judge failed on %d answers: %s", len(new), exc)
+                values = [None] * len(new)
+            for (_, key), value in zip(new, values, strict=True):
+                if value is not None:  # a judge that gave no score is asked again next time
+                    self.memo[key] = value
+                    while len(self.memo) > MEMO:
+                        self.memo.popitem(last=False)
+        return [self.memo.get(k) for k in keys]
 
     def _write(self) -> None:
         from sqlalchemy import select
