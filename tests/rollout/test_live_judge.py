@@ -137,6 +137,9 @@ def test_a_canary_the_judge_scores_lower_is_rolled_back(
     assert (
         event["model"] == "sup-v2" and "judge: canary 0 vs control 1" in event["detail"]["reason"]
     )
+    assert (
+        failed[0] in event["detail"]["figures"]["metrics"]
+    )  # the judge's figures, in the registry
     assert world["reg"].holder("support") == "sup-v1"
     # one answer per arm: a first batch judged, the rest from memory, nothing on disk
     counts = gw.server.config.app.state.runtime.judge.counts
