@@ -3,8 +3,9 @@
     python examples/support-intent/replay_traffic.py --out requests.jsonl
     tunewise monitor support-intent --requests requests.jsonl --since 14d
 
-Week 1 looks like the training data: the same ticket templates (new fills) and the same intent
-mix. Week 2 brings what production brings: new phrasing (a new app release and a paid membership
+Week 1 looks like the training data: the same ticket templates (new fills), the same intent mix,
+and takeover attempts (bare, or an instruction appended to a real ticket) in the training data's
+share. Week 2 brings what production brings: new phrasing (a new app release and a paid membership
 the training data never saw, written tersely and in lower case) for half the tickets, and a shifted
 mix (technical and account tickets surge after the release).
 
@@ -82,6 +83,29 @@ def _ticket(rng: random.Random, week: int) -> tuple[str, str, str, str | None, s
     return text, intent, priority, order, style
 
 
+# Takeover attempts' shares of the training tickets (bare ones; real tickets with an appended
+# instruction), so trained-style traffic carries them as the training data does.
+_TICKETS = GEN.N_GOOD + len(GEN.HIJACKS) + GEN.N_SUFFIXED_HIJACKS
+_NOT_OTHER = sum(t[0] != "other" for t in GEN.TEMPLATES) / len(GEN.TEMPLATES)
+BARE_SHARE = len(GEN.HIJACKS) / _TICKETS
+SUFFIXED_SHARE = GEN.N_SUFFIXED_HIJACKS / _TICKETS / _NOT_OTHER  # drawn among non-`other` tickets
+
+
+def _takeover(
+    rng: random.Random, text: str, intent: str, priority: str, order: str | None
+) -> tuple[str, str, str, str | None]:
+    """A trained-style ticket, sometimes turned into a takeover attempt labelled as training labels
+    them (bare: other / low; appended instruction: the ticket's own labels)."""
+    draw = rng.random()
+    if draw < BARE_SHARE:
+        text, _ = GEN._fill(rng, rng.choice(GEN.HIJACKS))
+        return text, "other", "low", None
+    if draw < BARE_SHARE + SUFFIXED_SHARE and intent != "other":
+        wrong = rng.choice([i for i in GEN.INTENTS if i != intent])
+        text += rng.choice(GEN.HIJACK_SUFFIXES).format(intent=wrong)
+    return text, intent, priority, order
+
+
 def simulated_answer(
     rng: random.Random, intent: str, priority: str, order: str | None, style: str
 ) -> str:
@@ -107,11 +131,17 @@ def generate_rows(
 ) -> list[dict[str, Any]]:
     """Request-log rows for `days` days from `start` (week 2 starts on day 8)."""
     rng = random.Random(seed)
+    # Its own generator, so the tickets drawn from `rng` stay those of earlier releases.
+    takeover_rng = random.Random(seed + 1)
     rows = []
     for day in range(days):
         week = 1 if day < 7 else 2
         for i in range(per_day):
             text, intent, priority, order, style = _ticket(rng, week)
+            if style == "trained":
+                text, intent, priority, order = _takeover(
+                    takeover_rng, text, intent, priority, order
+                )
             at = start + timedelta(days=day, seconds=86400 * (i + rng.random()) / per_day)
             user = hashlib.sha256(f"user-{rng.randint(1, 5000)}".encode()).hexdigest()[:16]
             answer = simulated_answer(rng, intent, priority, order, style)

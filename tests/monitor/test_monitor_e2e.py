@@ -60,10 +60,13 @@ def test_week1_is_quiet_week2_is_flagged(
         and w2["output_drift"]["labels"]["chi2_p"] < 1e-6
     )
     grown = [c for c in w2["input_drift"]["clusters"] if c["grew"]]
-    examples = [
-        e for c in grown for e in c["examples"]
-    ]  # week 2's new phrasing, none of training's
-    assert examples and all(re.search(r"nimbus plus|app v4|app 4\.0|firmware", e) for e in examples)
+    # Week 2's new phrasing. Trained-style technical tickets surge too (the mix shifts), so a grown
+    # cluster may show one of them beside the new ones, but never mostly.
+    new_style = re.compile(r"nimbus plus|app v4|app 4\.0|firmware")
+    assert grown and all(
+        2 * sum(bool(new_style.search(e)) for e in c["examples"]) > len(c["examples"])
+        for c in grown
+    ), [c["examples"] for c in grown]
     fired = {f["trigger"] for f in w2["triggers"]["fired"]}
     assert {"input_drift", "outliers", "label_mix"} <= fired
     # The training embeddings were computed once and reused (cache keyed by dataset hash).

@@ -156,7 +156,16 @@ def test_run_stops_when_the_classifier_reaches_the_target_and_registers_it(
     models = {m["model"]: m for m in Registry().list_models()}
     model = models[cheapest["registered"]["model"]]
     assert model["kind"] == "classifier" and model["adapter_path"].endswith("classifier/model")
-    assert f"registered as {model['model']}" in " ".join(output.split())
+    flat = " ".join(output.split())
+    assert f"registered as {model['model']}" in flat
+    # The commands that ship it, in order: promote and serve (first release), or roll it out.
+    promote = (
+        f"tunewise registry promote {model['model']} --feature support-intent --alias production"
+    )
+    assert f"next, serve it (first release): {promote} && tunewise serve -c {config}" in flat
+    rollout = f"tunewise rollout start {model['model']} --feature support-intent -c {config}"
+    assert f"next, roll it out (replacing a production model): {rollout}" in flat
+    assert summary["details"]["next"][1].endswith(rollout)
 
     # --train-anyway trains regardless; the tiny fine-tune then loses to the classifier.
     result = CliRunner().invoke(app, ["run", str(config), "--no-progress", "--train-anyway"])
@@ -165,7 +174,9 @@ def test_run_stops_when_the_classifier_reaches_the_target_and_registers_it(
         s["name"]: s["status"] for s in json.loads((run_dir / "summary.json").read_text())["stages"]
     }
     assert status["train"] == "ran" and status["cheapest"] == "cached"
-    assert "does not beat 'embedding classifier'" in " ".join(result.output.split())
+    flat = " ".join(result.output.split())
+    assert "does not beat 'embedding classifier'" in flat
+    assert f"next, serve it (first release): {promote}" in flat  # the classifier, not the fine-tune
     assert len(Registry().list_models()) == 2  # the fine-tune, and the classifier once
 
 

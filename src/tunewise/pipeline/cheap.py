@@ -108,8 +108,11 @@ def stop_message(cfg: ProjectConfig, out: dict[str, Any]) -> str:
         f"'{out['label']}' already scores {out['score']:.1%} on {cfg.eval.primary_metric} "
         f"(target {cfg.run.target_score:.0%}): fine-tuning is not needed"
     )
-    if out.get("registered"):
-        text += f"; registered as {out['registered']['model']} ({out['registered']['next']})"
+    registered = out.get("registered")
+    if registered:
+        # When its gate passed, the run prints the commands that ship it right after this.
+        why = "" if registered["gate"] == "accept" else f" ({registered['next']})"
+        text += f"; registered as {registered['model']}{why}"
     elif out["name"] != CLASSIFIER:
         text += "; ship the base model with that prompt"
     return text + " (use --train-anyway to train)"

@@ -73,18 +73,34 @@ def _cheaper(alt: dict[str, Any], register: StageRecord | None) -> str:
 
 
 def next_steps(cfg: ProjectConfig, records: list[StageRecord], config: Path | str) -> list[str]:
-    """The commands that ship an accepted, registered candidate (none otherwise)."""
-    by = {r.name: r for r in records}
-    cmp, reg = by.get("compare"), by.get("register")
-    if not (cmp and reg) or cmp.outputs.get("decision") != "accept" or "model" not in reg.outputs:
+    """The commands that ship the model this run recommends and registered (none otherwise): the
+    accepted fine-tune, or the classifier when it reached the target or the fine-tune did not beat it."""
+    model = _shippable(records)
+    if model is None:
         return []
-    model, feature = reg.outputs["model"], cfg.project
+    feature = cfg.project
     return [
         f"serve it (first release): tunewise registry promote {model} --feature {feature} "
         f"--alias production && tunewise serve -c {config}",
         f"roll it out (replacing a production model): tunewise rollout start {model} "
-        f"--feature {feature}",
+        f"--feature {feature} -c {config}",
     ]
+
+
+def _shippable(records: list[StageRecord]) -> str | None:
+    """The registered model whose own gate passed and that this run says to ship."""
+    by = {r.name: r for r in records}
+    cmp, reg, cheap = by.get("compare"), by.get("register"), by.get("cheapest")
+    instead = (reg.outputs.get("instead") if reg else None) or {}
+    if instead.get("gate") == "accept":
+        return str(instead["model"])
+    if cmp and reg and cmp.outputs.get("decision") == "accept" and "model" in reg.outputs:
+        return str(reg.outputs["model"])
+    registered = (cheap.outputs.get("registered") if cheap else None) or {}
+    stopped = any(r.status == "skipped" for r in records)
+    if stopped and registered.get("gate") == "accept":
+        return str(registered["model"])
+    return None
 
 
 def _baseline_line(details: dict[str, Any]) -> str:
