@@ -35,9 +35,9 @@ def test_the_quickstart_ends_with_a_model_to_ship(
     cheapest = stages["cheapest"]["outputs"]
     if cheapest.get("reached"):
         # The honest outcome when a cheaper variant reaches run.target_score: no training, that
-        # variant registered, and the command to promote it.
+        # variant registered, and the commands that ship it.
         print(f"  {cheapest['label']} {cheapest['score']:.1%} reaches the target; not trained")
-        assert "tunewise registry promote " + cheapest["registered"]["model"] in result.output
+        _ships(result.output, cheapest["registered"]["model"])
         return
     report = json.loads((run_dir / "compare" / "report.json").read_text())
     rules = {r["rule"]: r for r in report["gate"]["rules"]}
@@ -48,4 +48,17 @@ def test_the_quickstart_ends_with_a_model_to_ship(
     # No rule loosened: the example's gate is the default gate.
     assert rules["beats_alternative"]["status"] == "pass"
     registered = json.loads((run_dir / "register" / "registered.json").read_text())
-    assert "tunewise registry promote " + registered["model"] in result.output
+    _ships(result.output, registered["model"])
+
+
+def _ships(output: str, model: str) -> None:
+    """The run printed the commands that ship `model`, and the first of them works."""
+    lines = [" ".join(line.split()) for line in output.split("next, ")[1:]]
+    assert len(lines) == 2, output
+    promote, serve = lines[0].split(": ", 1)[1].split(" && ")
+    assert promote.startswith(f"tunewise registry promote {model} ") and serve.startswith(
+        "tunewise serve -c "
+    )
+    assert f"tunewise rollout start {model} --feature support-intent -c " in lines[1]
+    result = CliRunner().invoke(app, promote.split()[1:])
+    assert result.exit_code == 0, result.output
