@@ -77,3 +77,21 @@ def test_missing_items_block_the_start_and_name_their_commands(world, cli) -> No
 def test_force_needs_a_reason(world, cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("rollout", "start", "sup-v2", "--feature", "support", "--db", world["url"], "--force")
     assert out.exit_code == 2 and "--force needs --reason" in out.output
+
+
+def test_the_decision_record_of_a_tunewise_run_is_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`tunewise run` keeps decision.json in its `decide/` stage, above the registered folder: the
+    fine-tune's `train/adapter` and the classifier's `baseline/classifier/model`."""
+    from tunewise.artifacts import atomic_write_json
+    from tunewise.registry.tables import Model
+    from tunewise.serve.rollout.checklist import _decision
+
+    run = tmp_path / "runs" / "sup"
+    atomic_write_json(run / "decide" / "decision.json", {"recommendation": "classifier"})
+    atomic_write_json(run / "summary.json", {"details": {"baseline": {"zero-shot": 0.0}}})
+    for folder in (run / "train" / "adapter", run / "baseline" / "classifier" / "model"):
+        folder.mkdir(parents=True)
+        item = _decision("sup", Model(adapter_path=str(folder)), {})
+        assert item.found and item.source == str(run / "decide" / "decision.json")
+        assert item.value == "recommendation: classifier; variants without training zero-shot 0.0%"
+    assert not _decision("sup", Model(adapter_path=str(tmp_path / "elsewhere")), {}).found

@@ -109,10 +109,17 @@ def _holder(s: Session, feature: str, alias: str) -> Model | None:
     return s.get(Model, row.model_id) if row and row.model_id else None
 
 
-def _run_folder(m: Model | None) -> Path | None:
+def _decision_file(m: Model | None) -> Path | None:
+    """The decision.json of the run that made the model: beside its folder (`runs/NAME/adapter`
+    from `tunewise train`), or in the run's `decide/` stage a level or two up (`tunewise run`:
+    `runs/P/train/adapter`, the classifier's `runs/P/baseline/classifier/model`)."""
     if m is None or not m.adapter_path:
         return None
-    return Path(m.adapter_path).parent
+    for folder in list(Path(m.adapter_path).parents)[:3]:
+        for path in (folder / "decision.json", folder / "decide" / "decision.json"):
+            if path.is_file():
+                return path
+    return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -124,17 +131,18 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _decision(feature: str, m: Model | None, rec: dict[str, tuple[str, str]]) -> Item:
-    run = _run_folder(m)
-    data = _read(run / "decision.json") if run else None
-    if data is not None and run is not None:
+    path = _decision_file(m)
+    data = _read(path) if path else None
+    if data is not None and path is not None:
+        run = path.parent.parent if path.parent.name == "decide" else path.parent
         text = f"recommendation: {data.get('recommendation', '?')}"
         summary = _read(run / "summary.json") or {}
         base = (summary.get("details") or {}).get("baseline") or {}
         if base:
-            text += "; prompt-only baselines " + ", ".join(
+            text += "; variants without training " + ", ".join(
                 f"{k} {v:.1%}" for k, v in base.items() if isinstance(v, int | float)
             )
-        return _found("decision_record", text, str(run / "decision.json"))
+        return _found("decision_record", text, str(path))
     if "decision_record" in rec:
         return _found("decision_record", *rec["decision_record"])
     return _missing("decision_record", "write one with `tunewise decide --json > decision.json` "
