@@ -74,6 +74,25 @@ def _send(client: Any, rows: list[dict[str, Any]]) -> None:
         list(pool.map(one, range(len(rows))))
 
 
+def _accuracy(db: str, since: str, until: str | None, truth: dict[str, str]) -> dict[str, Any]:
+    """The served answers' intent accuracy in a window of the request log (the replay knows each
+    ticket's answer): what the reference-free live scores cannot see."""
+    from tunewise.monitor.requests import parse_time
+    from tunewise.serve.logreader import StoreRequests
+    from tunewise.store import get_engine
+
+    end = parse_time(until) if until else None
+    hits = total = 0
+    for r in StoreRequests(get_engine(db)).iter_requests(FEATURE, parse_time(since), end):
+        if r.prompt in truth and r.answer is not None:
+            try:
+                got = json.loads(r.answer).get("intent")
+            except (ValueError, AttributeError):
+                got = None
+            hits, total = hits + (got == json.loads(truth[r.prompt])["intent"]), total + 1
+    return {"n": total, "intent_accuracy": round(hits / total, 3) if total else None}
+
+
 def _lap(laps: dict[str, float], name: str, since: list[float]) -> None:
     now = time.monotonic()
     laps[name] = round(now - since[0], 1)
@@ -151,6 +170,8 @@ def test_support_intent_drift_retrain_gate_canary(
         )
         assert done.exit_code == 0, done.output
         truth = {r["prompt"][-1]["content"]: json.dumps(r["replay"]["expected"]) for r in week2}
+        every = {r["prompt"][-1]["content"]: json.dumps(r["replay"]["expected"]) for r in rows}
+        served = {"week1": _accuracy(db, t0, mid, every), "week2": _accuracy(db, mid, None, every)}
         lines = [json.loads(x) for x in export.read_text().splitlines()]
         for x in lines:
             x.update(answer=truth[x["prompt"]], labelled_by="rule")
@@ -188,6 +209,9 @@ def test_support_intent_drift_retrain_gate_canary(
                "week2_fired": [f["trigger"] for f in report2["triggers"]["fired"]],
                "golden": result["gate"]["primary"], "slice": result["slice"],
                "dataset": {k: result["data"][k] for k in ("from", "to")},
-               "production": result["data"]["production"], "phases_s": laps}  # fmt: skip
+               "production": result["data"]["production"], "v1_served": served,
+               "live_quality": {w: {m: round(v["mean"], 3) for m, v in r["quality"]["model_rows"]["metrics"].items()}
+                                for w, r in (("week1", report1), ("week2", report2))},
+               "phases_s": laps}  # fmt: skip
     print("LOOP FIGURES", json.dumps(figures))
     print("LOOP ROLLOUT", json.dumps(st, default=str))
