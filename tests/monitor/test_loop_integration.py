@@ -74,7 +74,9 @@ def _send(client: Any, rows: list[dict[str, Any]]) -> None:
         list(pool.map(one, range(len(rows))))
 
 
-def _accuracy(db: str, since: str, until: str | None, truth: dict[str, str]) -> dict[str, Any]:
+def _accuracy(
+    db: str | None, since: str, until: str | None, truth: dict[str, str]
+) -> dict[str, Any]:
     """The served answers' intent accuracy in a window of the request log (the replay knows each
     ticket's answer): what the reference-free live scores cannot see."""
     from tunewise.monitor.requests import parse_time
