@@ -69,7 +69,7 @@ def test_the_fine_tune_reaches_95_percent_within_10_minutes(
                       "golden_file": str(golden), "stratify_by": "category"},
         },
         "train": {"base": "smollm2-135m", "batch_size": 16, "max_length": 128},
-        "eval": {"primary_metric": "exact_match", "max_new_tokens": 16, "label_field": None,
+        "eval": {"primary_metric": "exact_match", "max_new_tokens": 32, "label_field": None,
                  "scorers": [{"name": "exact_match"}]},
         "gate": {"min_bucket_size": 5},
         "run": {"few_shot": 0, "target_score": 0.95, "tune": True},

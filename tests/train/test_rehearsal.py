@@ -144,11 +144,14 @@ def test_training_mixes_rehearsal_rows_at_the_share(brief_model, tmp_path, monke
     metrics = json.loads((tmp_path / "out" / "manifest.json").read_text())["metrics"]
     assert metrics["task_rows"] == 24 and metrics["rehearsal"]["rows_trained"] == n
     assert metrics["length"]["train"]["kept"] == 24  # the task data's own report
-    assert metrics["epochs"] == 4  # auto counts task rows: 100 // 24
+    from tunewise.train.epochs import local_auto_epochs
+
+    epochs = local_auto_epochs(24, 8)  # auto counts task rows (10 here: the step rule's cap)
+    assert metrics["epochs"] == epochs
     messages = [e["message"] for e in LocalBackend().events(job.id, limit=100)]
     assert any(m.startswith(f"rehearsal: {n} rows") for m in messages)
     plan = T._plan(cfg.model_copy(update={"max_steps": None}), 24 + n, 24, None)
-    assert (plan.epochs, plan.total_steps) == (4, 4 * -(-(24 + n) // 8))  # batches of 8
+    assert (plan.epochs, plan.total_steps) == (epochs, epochs * -(-(24 + n) // 8))  # batches of 8
 
     off = cfg.model_copy(update={"rehearsal": RehearsalConfig(enabled=False), "max_steps": 1})
     LocalBackend().submit(TrainRequest(ds, off, tmp_path / "off", progress=False))

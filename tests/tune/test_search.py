@@ -10,8 +10,9 @@ import pytest
 
 from tunewise.config import load_config
 from tunewise.train.jobs import JobStore
+from tunewise.tune import search
 from tunewise.tune.config import parse_budget
-from tunewise.tune.search import best_of, run_search
+from tunewise.tune.search import best_of, expected_seconds, run_search
 from tunewise.tune.trial import TrialResult
 
 pytest.importorskip("optuna")
@@ -80,7 +81,13 @@ def test_trials_are_jobs_and_lagging_ones_are_pruned(project, tmp_path):
     seen = []
     outcome = run_search(load_config(path), ds, tmp_path / "tune", on_trial=seen.append)
     assert [t.state for t in seen] == ["complete", "pruned", "pruned"]
-    assert outcome["counts"] == {"complete": 1, "pruned": 2, "stopped": 0, "failed": 0}
+    assert outcome["counts"] == {
+        "complete": 1,
+        "pruned": 2,
+        "stopped": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
     assert seen[1].losses[0] > seen[0].losses[0]  # what the median rule saw after evaluation 1
     store = JobStore()
     jobs = {j.id: j for j in store.list_jobs(limit=10)}
@@ -110,3 +117,26 @@ def test_the_budget_stops_a_running_trial(project, tmp_path):
     assert outcome["best"] is None and outcome["overrides"] is None
     (job,) = JobStore().list_jobs(limit=5)
     assert job.status == "cancelled"
+
+
+def test_a_trial_the_budget_cannot_cover_is_not_started(project, tmp_path, monkeypatch):
+    path, ds = project
+    # After trial 0, every trial is expected to need more than the 30 minutes left.
+    monkeypatch.setattr(search, "expected_seconds", lambda done, _p: 1e9 if done else 0.0)
+    outcome = run_search(load_config(path), ds, tmp_path / "tune")
+    assert outcome["counts"]["complete"] == 1 and outcome["counts"]["skipped"] == 1
+    assert sum(outcome["counts"].values()) == 2  # the search ended there, trials: 3 or not
+    (skipped,) = [t for t in json.loads((tmp_path / "tune" / "trials.json").read_text())["trials"]
+                  if t["state"] == "skipped"]  # fmt: skip
+    assert skipped["job_id"] is None and "of the budget left" in skipped["error"]
+    assert len(JobStore().list_jobs(limit=5)) == 1
+
+
+def test_expected_length_scales_with_epochs_and_rehearsal():
+    done = TrialResult(0, {"epochs": 3, "rehearsal_share": 0.0}, "complete", seconds=120.0)
+    assert expected_seconds([], {"epochs": 9, "rehearsal_share": 0.0}) == 0.0
+    assert expected_seconds([done], {"epochs": 9, "rehearsal_share": 0.0}) == pytest.approx(360)
+    # share 0.5: each epoch has twice the rows
+    assert expected_seconds([done], {"epochs": 3, "rehearsal_share": 0.5}) == pytest.approx(240)
+    stopped = TrialResult(1, {"epochs": 9, "rehearsal_share": 0.0}, "stopped", seconds=5.0)
+    assert expected_seconds([done, stopped], {"epochs": 3, "rehearsal_share": 0.0}) == 120

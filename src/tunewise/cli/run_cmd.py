@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
             extra = f" ({rec.seconds:.1f} s)" if rec.status == "ran" else ""
             extra += f" - {escape(rec.note)}" if rec.note and rec.status == "ran" else ""
             err_console.print(f"stage [bold]{rec.name}[/]: {label}{extra}", markup=True)
+            for warning in (rec.outputs.get("warnings") or []) if rec.status == "ran" else []:
+                err_console.print(f"  warning: {escape(warning)}", markup=True)
 
         summary = run_pipeline(
             config,

@@ -94,6 +94,11 @@ def _hf_tokenizer(name: str) -> Any:
     return transformers.AutoTokenizer.from_pretrained(str(resolve_base(name)))
 
 
+def base_tokenizer(name: str) -> Any:
+    """The Hugging Face tokenizer of a local or bundled base (cached)."""
+    return _hf_tokenizer(name)
+
+
 def _row_strings(row: Row) -> list[str]:
     """The texts that cost tokens, one per message (tool calls and tool definitions included)."""
     msgs = (

@@ -101,6 +101,9 @@ def baseline(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
         )
     if clf is not None:
         variants[cheap.CLASSIFIER] = clf
+    from tunewise.pipeline.answer_budget import cut_answers
+
+    cut = cut_answers(golden, cfg.train.base, cfg.eval.max_new_tokens)
     scores = {}
     for name, variant in variants.items():
         run = evaluate_variant(golden, variant, cfg.eval, out=folder / name, progress=ctx.progress)
@@ -114,6 +117,7 @@ def baseline(ctx: StageContext, folder: Path, up: Upstream) -> dict[str, Any]:
         "not_tried": {cheap.CLASSIFIER: why_not} if why_not else {},
         "best": max(scores, key=lambda k: scores[k]),
         "target": cfg.run.target_score,
+        "warnings": [cut] if cut else [],
     }
 
 

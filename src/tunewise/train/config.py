@@ -110,7 +110,8 @@ class TrainConfig(_Section):
     bedrock (Amazon Bedrock, see `bedrock`)."""
     method: Literal["lora", "qlora", "full", "dpo"] = "lora"
     epochs: int | Literal["auto"] = "auto"
-    """Epochs; auto picks from the data size (OpenAI's heuristic)."""
+    """Epochs; auto picks from the data size: OpenAI's heuristic (3, more below 100 rows), raised to
+    give small datasets at least 100 optimizer steps (at most 10 epochs; hosted jobs: the provider's)."""
     learning_rate: float = Field(1e-3, gt=0)
     batch_size: int = Field(8, gt=0)
     """Rows per optimizer step before accumulation."""

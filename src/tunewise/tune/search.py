@@ -4,9 +4,11 @@ loss, a wall-clock budget, and the best trial that the gate's forgetting rule wo
 Trial 0 is the config as written (epochs `auto` resolved), so the search never reports a result
 worse than not searching. The pruner compares each trial's validation loss after its n-th
 evaluation with the median of earlier trials' after theirs; Optuna maximizes here (the primary
-metric), so the pruner is fed the negated loss. A trial is not started when the budget left is
-below the median length of finished trials, and a trial still running when the budget ends is
-stopped at its next evaluation.
+metric), so the pruner is fed the negated loss. A trial is not started (and the search ends) when
+the budget left is below its expected length (finished trials' seconds per epoch, scaled by its
+epochs and rehearsal share): a 10-epoch trial after a 3-epoch one must not start on the 3-epoch
+one's time and then be stopped half-trained. A trial still running when the budget ends is stopped
+at its next evaluation.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def first_params(
     cfg: ProjectConfig, n_train: int
 ) -> tuple[dict[str, Any], dict[str, list[str]], list[int]]:
     """Trial 0's parameters (the config as written), and the choices extended to include them."""
-    from tunewise.data.cost import auto_epochs
+    from tunewise.train.epochs import local_auto_epochs
 
     space, train = cfg.tune.space, cfg.train
     targets = dict(space.lora_targets)
@@ -39,7 +41,9 @@ def first_params(
         name = "configured"
         targets[name] = list(train.lora.target_modules)
     ranks = sorted({*space.lora_r, train.lora.r})
-    epochs = auto_epochs(n_train) if train.epochs == "auto" else int(train.epochs)
+    rows_per_step = train.batch_size * train.gradient_accumulation
+    auto = train.epochs == "auto"
+    epochs = local_auto_epochs(n_train, rows_per_step) if auto else int(train.epochs)
     share = train.rehearsal.share if train.rehearsal.enabled else 0.0
     params = {"learning_rate": train.learning_rate, "epochs": epochs, "lora_r": train.lora.r,
               "lora_targets": name, "rehearsal_share": share}  # fmt: skip
@@ -56,6 +60,18 @@ def best_of(results: list[TrialResult]) -> TrialResult | None:
     return max(
         pool, key=lambda r: (r.score, -(r.valid_loss if r.valid_loss is not None else math.inf))
     )
+
+
+def expected_seconds(results: list[TrialResult], params: dict[str, Any]) -> float:
+    """How long a trial with `params` should take: the median finished trial's seconds per unit
+    of work, times this trial's work (epochs x rows per epoch, which rehearsal grows by
+    1 / (1 - share)); 0 before any trial finished."""
+
+    def work(p: dict[str, Any]) -> float:
+        return float(p["epochs"]) / (1.0 - float(p.get("rehearsal_share") or 0.0))
+
+    rates = [r.seconds / work(r.params) for r in results if r.state == "complete"]
+    return statistics.median(rates) * work(params) if rates else 0.0
 
 
 def run_search(
@@ -93,6 +109,16 @@ def run_search(
             ),
         }
 
+        left, needs = deadline - time.monotonic(), expected_seconds(results, params)
+        if (
+            results and needs >= left
+        ):  # a trial the budget cannot cover would be stopped half-trained
+            if left > 0:  # say which trial did not fit; a spent budget needs no record
+                results.append(TrialResult(trial.number, params, "skipped",
+                               error=f"expected {needs:.0f} s, {left:.0f} s of the budget left"))  # fmt: skip
+            study.stop()
+            raise optuna.TrialPruned()
+
         def on_eval(n: int, loss: float) -> str | None:
             if time.monotonic() > deadline:
                 return "stopped"
@@ -112,13 +138,7 @@ def run_search(
         )  # > 0: TPE treats it as infeasible
         return float(res.score)
 
-    def within_budget(study: Any, _trial: Any) -> None:
-        done = [r.seconds for r in results if r.state == "complete"]
-        if time.monotonic() + (statistics.median(done) if done else 0.0) > deadline:
-            study.stop()
-
-    study.optimize(objective, n_trials=cfg.tune.trials, callbacks=[within_budget],
-                   gc_after_trial=True)  # fmt: skip
+    study.optimize(objective, n_trials=cfg.tune.trials, gc_after_trial=True)
     best = best_of(results)
     outcome = _outcome(cfg, results, best, targets, time.monotonic() - started)
     _keep_only(best, results)
@@ -147,7 +167,8 @@ def _outcome(
     seconds: float,
 ) -> dict[str, Any]:
     counts = {
-        s: sum(r.state == s for r in results) for s in ("complete", "pruned", "stopped", "failed")
+        s: sum(r.state == s for r in results)
+        for s in ("complete", "pruned", "stopped", "skipped", "failed")
     }
     out: dict[str, Any] = {
         "metric": cfg.eval.primary_metric,

@@ -29,7 +29,8 @@ class TrialResult:
     number: int
     params: dict[str, Any]
     state: str = "running"
-    """complete | pruned (median rule) | stopped (budget) | failed."""
+    """complete | pruned (median rule) | stopped (budget) | skipped (not started: the budget left
+    was below its expected length) | failed."""
     job_id: str | None = None
     adapter: str | None = None
     score: float | None = None
