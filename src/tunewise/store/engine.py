@@ -8,9 +8,7 @@ row locks (SELECT ... FOR UPDATE) taken where a read decides a write (registry a
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +20,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tunewise.errors import StoreError, TunewiseError
+from tunewise.store.journal import BUSY_TIMEOUT_S, set_journal_mode
 from tunewise.store.migrate import check_known, current_revision, head_revision, migrate
 from tunewise.store.url import ENV_URL, display_url, resolve_url
 
-SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_BUSY_TIMEOUT_MS = int(BUSY_TIMEOUT_S * 1000)
 
 _ENGINES: dict[tuple[int, str], Engine] = {}
 _LOCK = threading.Lock()
@@ -127,23 +126,3 @@ def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def set_journal_mode(cur: Any, mode: str) -> None:
-    """Switch an SQLite connection's journal mode, waiting for other connections like the busy
-    timeout would.
-
-    The switch needs an exclusive lock that SQLite takes without calling the busy handler, so
-    processes opening a fresh database at once would get "database is locked" at once.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    delay = 0.005
-    while True:
-        try:
-            cur.execute(f"PRAGMA journal_mode={mode}")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect,
 
 from tunewise.paths import state_dir
 from tunewise.store.base import as_utc, utcnow
-from tunewise.store.engine import set_journal_mode
+from tunewise.store.journal import set_journal_mode
 from tunewise.store.migrate import PG_MIGRATION_LOCK
 from tunewise.store.schema import metadata
 from tunewise.store.tables import LegacyImport
