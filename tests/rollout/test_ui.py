@@ -62,8 +62,13 @@ def running(world) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     gw = world["gateway"]()
     start(world["url"], "sup-v2", steps=[50, 100], min_requests=10_000)
     drive(gw, 60)
-    until(lambda: httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()["current"]["arms"]["canary"]["requests"] >= 15,
-          timeout=30)  # fmt: skip
+
+    def arms() -> dict[str, Any]:
+        return httpx.get(gw.url + "/v1/tunewise/rollouts/support").json()["current"]["arms"]
+
+    # The request log is written off the request path: wait until all 60 answers are counted.
+    until(lambda: sum(a["requests"] for a in arms().values()) == 60, timeout=60)
+    assert arms()["canary"]["requests"] >= 15
     return {**world, "gw": gw}
 
 
