@@ -30,16 +30,18 @@ def test_shadow_leaves_user_latency_unchanged_and_records_the_comparison(world) 
     url = world["url"]
     gw = world["gateway"](rollout={"shadow_concurrency": 64})
     set_reply(world["main"], "sup-v1", reply=REFUND_LOW)
-    set_reply(world["flaky"], "sup-flaky", reply=REFUND_HIGH, delay_s=0.8)  # a slow candidate
+    # a slow candidate: 2 s, far above what a loaded CI machine adds to one request (1.03 s seen)
+    set_reply(world["flaky"], "sup-flaky", reply=REFUND_HIGH, delay_s=2.0)
     before = drive(gw, 40, workers=2)
     start(url, "sup-flaky", shadow=100, min_requests=40)
     during = drive(gw, 30, workers=2)
-    # users only ever see control, and never wait for the candidate's 0.8 s
+    # users only ever see control, and never wait for the candidate's 2 s: had the gateway
+    # waited, every answer would take at least 2 s
     assert all(r.arm == "control" and r.status == 200 for r in during)
-    assert max(r.latency_s for r in during) < 0.8
+    assert max(r.latency_s for r in during) < 2.0
     assert (
         statistics.median(r.latency_s for r in during)
-        < statistics.median(r.latency_s for r in before) + 0.1
+        < statistics.median(r.latency_s for r in before) + 0.3
     )
 
     def shadow_figures() -> dict | None:
@@ -55,7 +57,7 @@ def test_shadow_leaves_user_latency_unchanged_and_records_the_comparison(world) 
     cur = until(shadow_figures, timeout=180, step=lambda: drive(gw, 10))
     shadow = cur["shadow"]
     assert shadow["agreement"] == 1.0  # same intent, different priority: agree on the label
-    assert shadow["candidate_errors"] == 0 and shadow["candidate_p95_ms"] > 700
+    assert shadow["candidate_errors"] == 0 and shadow["candidate_p95_ms"] > 1900
     json_valid = next(m for m in cur["metrics"] if m["metric"] == "json_valid")
     assert json_valid["control"] == json_valid["canary"] == 1.0
     # enough pairs and the interval passed: the shadow stage passes to the first live step, where
