@@ -108,13 +108,30 @@ def test_monitor_then_retrain_then_gate_then_canary(loop: dict[str, Any]) -> Non
     # Trained with v1's recorded config, on the new version.
     adapter = json.loads((folder / "r" / "train" / "adapter" / "manifest.json").read_text())
     v1_adapter = json.loads((folder / "v1" / "adapter" / "manifest.json").read_text())
-    assert adapter["config"] == v1_adapter["config"]
+    # ... continued from v1's adapter (monitor.retrain.warm_start)
+    assert adapter["config"] == {
+        **v1_adapter["config"],
+        "init_adapter": str(folder / "v1" / "adapter"),
+    }
     assert adapter["dataset"]["manifest_sha256"] == data["manifest_sha256"]
-    # Gated against v1 on v1's golden set, and evaluated on the refreshed slice.
+    # Gated against v1 on the refreshed golden set: v1's golden cases plus the 12 held-out rows,
+    # each part a bucket of the report, with its own paired figures.
     report = json.loads(Path(result["gate"]["report"]).read_text())
     assert report["base"]["variant"]["adapter"] == str(folder / "v1" / "adapter")
     assert result["gate"]["decision"] == "accept", result["gate"]
-    assert result["slice"]["primary"]["metric"] == "exact_match"
+    golden_n = len((folder / "data-v1" / "golden.jsonl").read_text().splitlines())
+    assert report["golden"]["cases"] == golden_n + 12
+    assert report["buckets"]["source:golden"]["n"] == golden_n == result["slice"]["golden"]["n"]
+    assert report["buckets"]["source:production"]["n"] == 12 == result["slice"]["slice"]["n"]
+    sliced = result["slice"]["slice"]
+    assert (
+        sliced["metric"] == "exact_match"
+        and sliced["ci"]["low"] <= sliced["delta"] <= sliced["ci"]["high"]
+    )
+    assert (
+        "refreshed golden set (golden + slice)" in done.output
+        and "slice part (12 cases)" in done.output
+    )
     assert result["rollout"]["started"] and result["rollout"]["model"] == result["model"]
 
     with Registry(config_url=f"sqlite:///{folder / 'tunewise.db'}") as reg:

@@ -44,8 +44,8 @@ def retrain_cmd(
 ) -> None:
     """Train the next generation of FEATURE's model: its dataset version plus the reviewed
     production rows (through the data gates, minor version bump), trained with the production
-    model's recorded config, gated against the production model on the same golden set (and
-    evaluated on a refreshed slice of held-out reviewed rows); registered with a
+    model's recorded config, gated against the production model on the refreshed golden set
+    (the same golden cases plus a slice of reviewed rows held out from training); registered with a
     `retrain.generation` event, and rolled out as a canary when accepted.
 
     Exit codes: 0 accepted; 2 bad option or config; 3 review file or data gate problem;
@@ -66,11 +66,13 @@ def retrain_cmd(
                   f"rows kept; dropped {p['dropped'] or 'none'}; production rows now {p['share']:.0%} of {p['version_rows']}",
                   markup=False)  # fmt: skip
     console.print(f"generation {r.generation}: {r.parent} -> {r.model}", markup=False)
-    console.print(
-        _primary("golden set", r.gate["primary"]) + f"; gate {r.gate['decision']}", markup=False
-    )
+    where = "refreshed golden set (golden + slice)" if r.slice else "golden set"
+    console.print(_primary(where, r.gate["primary"]) + f"; gate {r.gate['decision']}", markup=False)
     if r.slice:
-        console.print(_primary("refreshed slice", r.slice["primary"]), markup=False)
+        for part in ("golden", "slice"):
+            console.print(
+                _primary(f"  {part} part ({r.slice[part]['n']} cases)", r.slice[part]), markup=False
+            )
     if r.rollout:
         text = r.rollout.get("error") or f"canary rollout #{r.rollout.get('id')} started"
         console.print(f"rollout: {text}", markup=False)
@@ -87,4 +89,8 @@ def _primary(where: str, p: dict[str, object]) -> str:
     base, cand = p.get("base"), p.get("candidate")
     if not isinstance(base, float | int) or not isinstance(cand, float | int):
         return f"{where}: {p.get('metric')} n/a"
-    return f"{where}: {p['metric']} {base:.1%} (production) -> {cand:.1%} (retrained)"
+    text = f"{where}: {p['metric']} {base:.1%} (production) -> {cand:.1%} (retrained)"
+    ci = p.get("ci")
+    if isinstance(ci, dict):
+        text += f", {100 * float(ci['mean_diff']):+.1f} pts, CI [{100 * float(ci['low']):+.1f}, {100 * float(ci['high']):+.1f}]"
+    return text

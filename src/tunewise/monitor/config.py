@@ -50,6 +50,10 @@ class RetrainConfig(_Section):
     """Fewest held-out rows for the refreshed slice to be evaluated."""
     non_inferiority_margin: float | None = Field(0.02, ge=0, le=1)
     """Against the production model the gate also accepts a candidate no worse than this on the golden set (the CI lower bound above -margin), unless gate.non_inferiority_margin is set; null: lift only."""
+    warm_start: bool = True
+    """Continue from the production model's adapter (train.init_adapter) rather than fresh LoRA
+    weights: the next generation keeps more of what its parent answered right (fewer cases flip
+    from right to wrong, which the gate's bucket and safety rules block on)."""
     rollout: bool = True
     """Start a canary rollout (`tunewise rollout start`) when the gate accepts."""
 

@@ -4,9 +4,12 @@
 
 1. the parent: the model holding `FEATURE@monitor.alias`, its dataset version and its adapter;
 2. the next dataset version: the parent's rows plus the reviewed production rows (nextdata.py);
-3. training with the parent's recorded config (its adapter manifest), by the pipeline's train step;
-4. the gate against the parent (not the base) on the parent's golden set, and both models on the
-   refreshed golden slice of held-out reviewed rows;
+3. training with the parent's recorded config (its adapter manifest), by the pipeline's train step,
+   starting from the parent's adapter (monitor.retrain.warm_start);
+4. the gate against the parent (not the base) on the refreshed golden set: the parent's golden
+   cases (tagged `source:golden`) plus the slice of reviewed rows held out from training (tagged
+   `source:production`), so the primary metric is judged on the traffic that drifted too, and the
+   golden part stays a gated bucket (it must not drop by more than gate.max_bucket_drop);
 5. registration (dataset, model, gate), a `retrain.generation` registry event saying v1 -> v2 and
    why (the latest monitor trigger), and, when accepted, a canary rollout.
 Each step writes under `runs/retrain/FEATURE-VERSION/`.
@@ -121,9 +124,14 @@ def retrain(
 
     lin = _parent(feature, cfg)
     parent, ds = lin["model"], lin["dataset"]
-    run_cfg = cfg.model_copy(
-        update={"train": recorded_train(parent["adapter_path"]), "project": feature}
+    train = recorded_train(parent["adapter_path"])
+    warm = (
+        parent["adapter_path"]
+        if cfg.monitor.retrain.warm_start and train.method in ("lora", "qlora")
+        else None
     )
+    train = train.model_copy(update={"init_adapter": warm})
+    run_cfg = cfg.model_copy(update={"train": train, "project": feature})
     folder = out_dir or Path(cfg.run.runs_dir) / "retrain" / f"{feature}-from-{parent['model']}"
     nxt = next_version(run_cfg, Path(ds["location"]), ds.get("semver"), reviewed, folder / "data")
     ctx = steps.StageContext(run_cfg, [], None, progress=progress)
@@ -133,15 +141,12 @@ def retrain(
         model=run_cfg.train.base, adapter=parent["adapter_path"], name=parent["model"]
     )
     golden = _golden(run_cfg, Path(ds["location"]))
+    gate_set = refreshed_golden(golden, nxt.slice_path, folder / "golden-refreshed.jsonl")
     gate_cfg = _gate(run_cfg)
     gated = steps.gate_against(
-        ctx, folder / "compare", golden, reference, trained["adapter"], gate=gate_cfg
+        ctx, folder / "compare", gate_set, reference, trained["adapter"], gate=gate_cfg
     )
-    sliced = None
-    if nxt.slice_path is not None:
-        sliced = steps.gate_against(
-            ctx, folder / "slice", nxt.slice_path, reference, trained["adapter"], gate=gate_cfg
-        )
+    parts = _parts(folder / "compare", run_cfg) if nxt.slice_path is not None else None
     with Registry(config_url=cfg.registry.url) as reg:
         reg.register_dataset(nxt.folder, by=by)
         up = {"train": trained, "compare": gated, "baseline": {}, "cheapest": {}}
@@ -156,7 +161,7 @@ def retrain(
     data = {"from": ds.get("semver"), "to": nxt.semver, "folder": str(nxt.folder),
             "manifest_sha256": nxt.manifest_sha256, "reviewed": nxt.reviewed, "production": nxt.production}  # fmt: skip
     result = RetrainResult(folder, feature, parent["model"], registered["model"], generation, data,
-                           gated, _slice_summary(sliced), started)  # fmt: skip
+                           gated, parts, started)  # fmt: skip
     with Registry(config_url=cfg.registry.url) as reg:
         result.event = reg.record_event(EVENT_KIND, feature=feature, model=result.model, by=by, detail={
             "generation": generation, "parent": parent["model"], "why": why, "dataset": data,
@@ -183,11 +188,58 @@ def _gate(cfg: ProjectConfig) -> Any:
     return cfg.gate.model_copy(update={"non_inferiority_margin": margin})
 
 
-def _slice_summary(out: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The refreshed slice's figures (informational: the gate decides on the golden set)."""
-    if out is None:
-        return None
-    return {"report": out["report"], "primary": out["primary"]}
+GOLDEN_TAG, SLICE_TAG = "source:golden", "source:production"
+
+
+def refreshed_golden(golden: Path, slice_path: Path | None, out: Path) -> Path:
+    """The gate's case file: the golden cases tagged `source:golden`, then the refreshed slice's
+    (tagged `source:production` by nextdata); `golden` itself when there is no slice."""
+    import json
+
+    from tunewise.artifacts import atomic_write_text
+
+    if slice_path is None:
+        return golden
+    cases = [json.loads(x) for x in golden.read_text(encoding="utf-8").splitlines() if x.strip()]
+    ids = set()
+    for c in cases:
+        c["tags"] = [*c.get("tags", []), GOLDEN_TAG]
+        ids.add(str(c["id"]))
+    for line in slice_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            c = json.loads(line)
+            c["id"] = f"slice-{c['id']}" if str(c["id"]) in ids else c["id"]
+            cases.append(c)
+    atomic_write_text(out, "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    return out
+
+
+def _parts(compare: Path, cfg: ProjectConfig) -> dict[str, Any]:
+    """The primary metric on each part of the refreshed golden set (paired bootstrap CI and
+    McNemar, as in the report): `golden` (the parent's cases) and `slice` (held-out production)."""
+    import json
+
+    from tunewise.evaluate.stats import mcnemar_exact, paired_bootstrap
+
+    def scores(side: str) -> dict[str, tuple[list[str], float]]:
+        lines = (compare / f"{side}.results.jsonl").read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(x) for x in lines if x.strip()]
+        return {r["id"]: (r["tags"], float(r["scores"][metric])) for r in rows}
+
+    metric, ev = cfg.eval.primary_metric, cfg.eval
+    base, cand = scores("base"), scores("candidate")
+    out: dict[str, Any] = {"report": str(compare / "report.json")}
+    for part, tag in (("golden", GOLDEN_TAG), ("slice", SLICE_TAG)):
+        ids = [i for i, (tags, _) in base.items() if tag in tags and i in cand]
+        b, c = [base[i][1] for i in ids], [cand[i][1] for i in ids]
+        ci = paired_bootstrap(
+            b, c, samples=ev.bootstrap_samples, confidence=cfg.gate.confidence, seed=ev.seed
+        )
+        out[part] = {"metric": metric, "n": len(ids), "base": sum(b) / len(b) if b else None,
+                     "candidate": sum(c) / len(c) if c else None, "delta": ci.mean_diff,
+                     "ci": ci.to_json(), "mcnemar": mcnemar_exact(b, c).to_json()}  # fmt: skip
+    out["primary"] = out["slice"]  # the slice's figures, under the name earlier results used
+    return out
 
 
 def _start_rollout(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -124,6 +124,10 @@ class TrainConfig(_Section):
     seed: int = 0
     """Seed for weights init, dropout and data order (a resumed run replays the same order)."""
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    init_adapter: str | None = None
+    """Start the LoRA weights from this adapter folder (same rank and target modules) instead of
+    fresh ones: continued fine-tuning (lora, qlora). `tunewise retrain` sets it to the production
+    model's adapter (monitor.retrain.warm_start)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay on the trained parameters."""
     max_grad_norm: float | None = Field(1.0, gt=0)
@@ -163,3 +167,11 @@ class TrainConfig(_Section):
     """Amazon Bedrock settings, used with `backend: bedrock`."""
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     """OpenAI fine-tuning API settings, used with `backend: openai`."""
+
+    @model_validator(mode="after")
+    def _init_adapter_needs_lora(self) -> TrainConfig:
+        if self.init_adapter and self.method not in ("lora", "qlora"):
+            raise ValueError(
+                f"init_adapter continues a LoRA adapter; method {self.method} cannot use it"
+            )
+        return self

@@ -87,12 +87,38 @@ def load_trainable(folder: str | Path, cfg: TrainConfig, device: str, dtype: str
         model = get_peft_model(model, peft_cfg)
     except ValueError as exc:
         raise ModelError(f"train.lora.target_modules {cfg.lora.target_modules}: {exc}") from exc
+    if cfg.init_adapter:
+        warm_start(model, Path(cfg.init_adapter), cfg)
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()  # adapters train in fp32 whatever the base precision
     model.to(device)  # type: ignore[arg-type]
     model.train()
     return model
+
+
+def warm_start(model: Any, folder: Path, cfg: TrainConfig) -> None:
+    """Load a trained adapter's LoRA weights into the fresh PEFT model (train.init_adapter);
+    ModelError when it is missing or its rank or target modules differ from train.lora's."""
+    import json
+
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    where = f"train.init_adapter {folder}"
+    try:
+        saved = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        weights = load_file(str(folder / "adapter_model.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{where}: not a LoRA adapter folder ({exc})") from None
+    targets = sorted(saved.get("target_modules") or [])
+    if saved.get("r") != cfg.lora.r or targets != sorted(cfg.lora.target_modules):
+        raise ModelError(f"{where}: rank {saved.get('r')} on {targets} does not match train.lora "
+                         f"(rank {cfg.lora.r} on {sorted(cfg.lora.target_modules)})")  # fmt: skip
+    result: Any = set_peft_model_state_dict(model, weights)
+    if result.unexpected_keys:
+        raise ModelError(f"{where}: {len(result.unexpected_keys)} weight(s) the model lacks, e.g. "
+                         f"{result.unexpected_keys[0]}")  # fmt: skip
 
 
 def _qlora_kwargs(device: str) -> dict[str, Any]:
