@@ -36,6 +36,7 @@ def _config(folder: Path) -> Path:
     raw = yaml.safe_load(path.read_text())
     raw["train"]["base"] = BASE
     raw["eval"].update({"forgetting_suite": None, "bootstrap_samples": 1000})
+    raw["train"]["rehearsal"] = {"enabled": False}  # forgetting is not what this loop checks
     # Latency is noise on a shared CPU (a tiny-model run was rolled back on slow_share at load 23):
     # the canary is judged on errors, JSON validity, the schema and the other scores.
     raw["rollout"] = {"steps": [50, 100], "interval": "2s", "min_requests": 30, "min_samples": 10,
