@@ -214,3 +214,26 @@ def test_next_version_gates_stop_a_retrain_before_training(tmp_path: Path) -> No
     assert (
         golden[0]["messages"][0]["role"] == "system" and golden[0]["messages"][-1]["role"] == "user"
     )
+
+
+def test_the_refreshed_golden_set_tags_both_parts_and_keeps_ids_unique(tmp_path: Path) -> None:
+    from tunewise.monitor.retrain import refreshed_golden
+
+    golden, sliced = tmp_path / "golden.jsonl", tmp_path / "slice.jsonl"
+    golden.write_text(
+        json.dumps({"id": "g-1", "messages": [], "expected": "a", "tags": ["safety"]}) + "\n"
+        + json.dumps({"id": "p-0001", "messages": [], "expected": "b"}) + "\n"
+    )  # fmt: skip
+    sliced.write_text(
+        json.dumps({"id": "p-0001", "messages": [], "expected": "c", "tags": ["source:production"]})
+        + "\n"
+    )
+    assert refreshed_golden(golden, None, tmp_path / "out.jsonl") == golden  # no slice: as it was
+    out = refreshed_golden(golden, sliced, tmp_path / "out.jsonl")
+    cases = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [c["id"] for c in cases] == ["g-1", "p-0001", "slice-p-0001"]
+    assert [c["tags"] for c in cases] == [
+        ["safety", "source:golden"],
+        ["source:golden"],
+        ["source:production"],
+    ]
