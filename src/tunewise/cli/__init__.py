@@ -92,6 +92,9 @@ def _root(
     ),
 ) -> None:
     """tunewise command line."""
+    from tunewise.threads import prefer_passive_threads
+
+    prefer_passive_threads()  # torch is not loaded yet: commands import it lazily
 
 
 def _register_all() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +21,11 @@ def prefer_passive_threads() -> bool:
 
     A monitor runs from cron on machines doing other work; there, spinning threads burn the CPU
     the other thread needs: on 2 shared cores at load 11, MiniLM took 2.6 s a batch of 64 with
-    spinning and 1.0 s without. Only effective before torch loads (OpenMP reads it once); an
-    explicit OMP_WAIT_POLICY wins. True when it was set."""
-    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
-        return False
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return True
+    spinning and 1.0 s without. Always set for the monitor (tunewise.threads chooses by the load
+    for other commands); only effective before torch loads; an explicit OMP_WAIT_POLICY wins."""
+    from tunewise.threads import prefer_passive_threads as prefer
+
+    return prefer(always=True)
 
 
 def embed(texts: list[str], progress: Callable[[int], None] | None = None) -> Any:

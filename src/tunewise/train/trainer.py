@@ -12,6 +12,7 @@ batches and Accelerate averages gradients (gloo on CPU, NCCL on GPUs); rank 0 al
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,6 +357,7 @@ def _metrics(
         "compute_dtype": engine.dtype,
         "device": engine.device,
         "world_size": plan.world,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),  # tunewise.threads
         "length": {"train": data.train_rep.as_dict(), "validation": data.val_rep.as_dict()},
         "task_rows": data.n_task,
         "rehearsal": {**data.rehearsal, "rows_trained": len(data.train) - data.n_task},
