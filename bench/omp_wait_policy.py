@@ -8,9 +8,10 @@ spinning thread holds a core the others need. `tunewise monitor` already sets PA
 whether training and generation should too. Each measurement is a fresh subprocess (OpenMP reads the
 variable once, at load), with the same inputs:
 
-  train     `tunewise train` on the quickstart's dataset (prepared once, regex PII), LoRA, `--steps`
-            optimizer steps, rehearsal off; the figure is the training loop's own time from the
-            adapter manifest (`train_time_s`), model loading excluded
+  train     a local training job (LocalBackend, as `tunewise train` submits it; not the CLI, which
+            picks the policy itself) on the quickstart's dataset (prepared once, regex PII), LoRA,
+            `--steps` optimizer steps, rehearsal off; the figure is the training loop's own time
+            from the adapter manifest (`train_time_s`), model loading excluded
   generate  tunewise.infer.generate: 16 golden prompts of the quickstart, 24 new tokens, batch 16
 
 under two conditions: `idle` (nothing else running) and `loaded` (`--burners` busy-looping Python
@@ -74,11 +75,21 @@ def prepare(folder: Path) -> Path:
     return out
 
 
+TRAIN = """
+import sys
+from pathlib import Path
+from tunewise.train.backend import LocalBackend, TrainRequest
+from tunewise.train.config import TrainConfig
+cfg = TrainConfig(max_steps=int(sys.argv[3]), rehearsal={"enabled": False})
+LocalBackend().submit(TrainRequest(Path(sys.argv[1]), cfg, Path(sys.argv[2]), progress=False))
+"""
+
+
 def train_once(dataset: Path, folder: Path, policy: str, steps: int) -> float:
+    """The API, not the CLI: the CLI would choose the policy itself (tunewise.threads)."""
     out = folder / f"adapter-{time.monotonic_ns()}"
-    cmd = [*tunewise(), "train", "--data", str(dataset), "--out", str(out), "--no-progress",
-           "--set", f"train.max_steps={steps}", "--set", "train.rehearsal.enabled=false"]  # fmt: skip
     env = {**env_for(policy), "TUNEWISE_HOME": str(folder / "home")}
+    cmd = [sys.executable, "-c", TRAIN, str(dataset), str(out), str(steps)]
     subprocess.run(cmd, check=True, capture_output=True, env=env)
     return float(json.loads((out / "manifest.json").read_text())["metrics"]["train_time_s"])
 
