@@ -127,6 +127,7 @@ def test_monitor_then_retrain_then_gate_then_canary(loop: dict[str, Any]) -> Non
     assert (
         sliced["metric"] == "exact_match"
         and sliced["ci"]["low"] <= sliced["delta"] <= sliced["ci"]["high"]
+        and sliced["mcnemar"] is not None  # exact match is right/wrong
     )
     assert (
         "refreshed golden set (golden + slice)" in done.output

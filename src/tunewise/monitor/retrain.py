@@ -228,6 +228,8 @@ def _parts(compare: Path, cfg: ProjectConfig) -> dict[str, Any]:
 
     metric, ev = cfg.eval.primary_metric, cfg.eval
     base, cand = scores("base"), scores("candidate")
+    report = json.loads((compare / "report.json").read_text(encoding="utf-8"))
+    binary = bool(report["metrics"].get(metric, {}).get("binary"))  # McNemar only for right/wrong
     out: dict[str, Any] = {"report": str(compare / "report.json")}
     for part, tag in (("golden", GOLDEN_TAG), ("slice", SLICE_TAG)):
         ids = [i for i, (tags, _) in base.items() if tag in tags and i in cand]
@@ -237,7 +239,7 @@ def _parts(compare: Path, cfg: ProjectConfig) -> dict[str, Any]:
         )
         out[part] = {"metric": metric, "n": len(ids), "base": sum(b) / len(b) if b else None,
                      "candidate": sum(c) / len(c) if c else None, "delta": ci.mean_diff,
-                     "ci": ci.to_json(), "mcnemar": mcnemar_exact(b, c).to_json()}  # fmt: skip
+                     "ci": ci.to_json(), "mcnemar": mcnemar_exact(b, c).to_json() if binary else None}  # fmt: skip
     out["primary"] = out["slice"]  # the slice's figures, under the name earlier results used
     return out
 
