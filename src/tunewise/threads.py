@@ -5,8 +5,8 @@ is a little faster; when other work shares the cores, a spinning thread holds a 
 need. Measured (bench/omp_wait_policy.py, 2 cores, Intel Xeon AMX-BF16, 8 LoRA steps of the
 quickstart and one batch of 16 generations): idle, PASSIVE cost 12% in training (21.8 -> 24.4 s)
 and 16% in generation; beside two busy processes, spinning was 2.2x slower in training (78.7 vs
-36.5 s) and 1.4x in generation. So every command sets `OMP_WAIT_POLICY=PASSIVE` when another task is already running
-when it starts (sampled over 50 ms), and leaves torch's default otherwise;
+36.5 s) and 1.4x in generation. So every command sets `OMP_WAIT_POLICY=PASSIVE` when another
+task is already running as it starts (sampled over 50 ms) and leaves torch's default otherwise;
 `tunewise monitor` always sets it (it runs from cron beside other work). OpenMP reads the variable
 once, when torch loads, so this must run before anything imports torch; an explicit
 OMP_WAIT_POLICY always wins.
