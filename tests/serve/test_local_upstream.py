@@ -124,3 +124,34 @@ def test_options_are_validated_with_their_paths(model):
         create_upstream("laptop", cfg)
     assert "serve.upstreams.laptop.max_batch" in str(err.value)
     assert "serve.upstreams.laptop.dtype" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (
+            "tools",
+            [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        ),
+        ("logprobs", True),
+        ("response_format", {"type": "json_object"}),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_features_the_local_model_cannot_honour_are_refused_by_name(gateway, field, value, stream):
+    import openai
+
+    client = sdk(gateway)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="tiny", messages=MSG, max_tokens=4, stream=stream, **{field: value}
+        )
+    err = caught.value.body
+    assert err["param"] == field and err["code"] == "unsupported_parameter", err
+    assert "upstream 'laptop' does not support" in err["message"]
+    # neutral values are not requests for the feature
+    neutral = {"tools": [], "logprobs": False, "response_format": {"type": "text"}}[field]
+    done = client.chat.completions.create(
+        model="tiny", messages=MSG, max_tokens=4, **{field: neutral}
+    )
+    assert done.choices[0].message.content is not None

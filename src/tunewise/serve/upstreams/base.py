@@ -82,6 +82,34 @@ class ChatRequest:
         return left
 
 
+def refuse_unsupported(req: ChatRequest, upstream: str) -> None:
+    """InvalidRequest (400, naming the field) for an OpenAI feature this upstream cannot honour:
+    tool calls, log probabilities, or JSON mode. Ignoring them would answer as if they had been
+    honoured (no tool call ever made, no logprobs, JSON not enforced). Neutral values pass
+    (`tools: []`, `logprobs: false`, `response_format: {"type": "text"}`)."""
+    from tunewise.serve.errors import InvalidRequest
+
+    x = req.extra
+    fmt = x.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    asked = {
+        "tools": bool(x.get("tools")) or bool(x.get("functions")),
+        "tool_choice": x.get("tool_choice") not in (None, "none", "auto"),
+        "logprobs": bool(x.get("logprobs")) or bool(x.get("top_logprobs")),
+        "response_format": fmt is not None and kind != "text",
+    }
+    what = {"tools": "tool calls", "tool_choice": "tool calls", "logprobs": "log probabilities",
+            "response_format": f"response_format {kind!r} (constrained JSON output)"}  # fmt: skip
+    for field_name, wanted in asked.items():
+        if wanted:
+            raise InvalidRequest(
+                f"upstream '{upstream}' does not support {what[field_name]}; leave out "
+                f"'{field_name}', or route this model to an upstream that does (openai, vllm)",
+                param=field_name,
+                code="unsupported_parameter",
+            )
+
+
 @dataclass
 class Usage:
     prompt_tokens: int = 0

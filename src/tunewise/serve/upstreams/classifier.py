@@ -37,6 +37,7 @@ from tunewise.serve.upstreams.base import (
     ModelTarget,
     Usage,
     read_options,
+    refuse_unsupported,
     register_upstream,
 )
 
@@ -116,6 +117,7 @@ class ClassifierUpstream:
         self._loaded[key] = clf
 
     async def chat(self, req: ChatRequest, target: ModelTarget) -> ChatResult:
+        refuse_unsupported(req, self.name)
         clf = self._loaded.get(self._key(target))
         if clf is None:
             raise ModelUnavailable(f"classifier '{target.name}' is not loaded; prepare() it first")

@@ -34,6 +34,7 @@ from tunewise.serve.upstreams.base import (
     ChatResult,
     ModelTarget,
     read_options,
+    refuse_unsupported,
     register_upstream,
 )
 
@@ -147,9 +148,11 @@ class LocalUpstream:
         )
 
     async def chat(self, req: ChatRequest, target: ModelTarget) -> ChatResult:
+        refuse_unsupported(req, self.name)
         return await self._submit(req, target).result()
 
     async def stream(self, req: ChatRequest, target: ModelTarget) -> AsyncIterator[ChatChunk]:
+        refuse_unsupported(req, self.name)
         gen = self._submit(req, target)
         try:
             async for chunk in gen:
