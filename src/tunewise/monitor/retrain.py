@@ -203,7 +203,7 @@ def refreshed_golden(golden: Path, slice_path: Path | None, out: Path) -> Path:
     cases = [json.loads(x) for x in golden.read_text(encoding="utf-8").splitlines() if x.strip()]
     ids = set()
     for c in cases:
-        c["tags"] = [*c.get("tags", []), GOLDEN_TAG]
+        c["tags"] = [*(c.get("tags") or []), GOLDEN_TAG]
         ids.add(str(c["id"]))
     for line in slice_path.read_text(encoding="utf-8").splitlines():
         if line.strip():
