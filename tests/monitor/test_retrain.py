@@ -238,3 +238,47 @@ def test_the_refreshed_golden_set_tags_both_parts_and_keeps_ids_unique(tmp_path:
         ["source:golden"],
         ["source:production"],
     ]
+
+
+def test_reviewed_rows_give_live_accuracy_and_its_trigger(loop: dict[str, Any]) -> None:
+    """Reference-free scores cannot see a valid but wrong answer; reviewed rows can: `--reviewed`
+    joins a filled review file to the log and scores the served answers with the primary metric."""
+    from tunewise.registry import Registry
+
+    folder, cfg, requests = loop["folder"], str(loop["config"]), str(loop["requests"])
+    since, until = week(2)
+    window = ["--requests", requests, "--since", since, "--until", until, "-c", cfg]
+    export = folder / "review.jsonl"
+    out = runner.invoke(
+        app, ["monitor", FEATURE, *window, "--export-review", str(export), "--review-limit", "60"]
+    )
+    assert out.exit_code == 0, out.output
+    _label_by_rule(export, loop["rows"])
+    lines = [json.loads(x) for x in export.read_text().splitlines()]
+    right = sum(json.loads(x["answer"]) == _json_or_none(x["model_answer"]) for x in lines)
+    # The eval said 1.0: the reviewed week-2 rows show how far the served answers fell.
+    with Registry(config_url=f"sqlite:///{folder / 'tunewise.db'}") as reg:
+        reg.record_eval(V1, metrics={"exact_match": 1.0}, golden_sha256="0" * 64, variant=V1)
+    done = runner.invoke(app, ["monitor", FEATURE, *window, "--reviewed", str(export), "--no-record",
+                               "--check", "-o", str(folder / "m2")])  # fmt: skip
+    report = json.loads((folder / "m2" / "monitor.json").read_text())
+    live = report["quality"]["model_rows"]["metrics"]["exact_match"]
+    assert live["n"] == 60 and live["mean"] == pytest.approx(right / 60)
+    assert 0 < right < 60  # the replay's v1 is wrong on some of week 2's new phrasing
+    fired = {f["trigger"]: f for f in report["triggers"]["fired"]}
+    assert "quality:exact_match" in fired and done.exit_code == 11, done.output
+    assert f"quality exact_match: live {right / 60:.3f} vs eval 1.000 (n=60)" in done.output
+    # Without the review file the figure is absent (no reference to score against).
+    plain = runner.invoke(
+        app, ["monitor", FEATURE, *window, "--no-record", "-o", str(folder / "m3")]
+    )
+    assert plain.exit_code == 0, plain.output
+    report = json.loads((folder / "m3" / "monitor.json").read_text())
+    assert "exact_match" not in report["quality"]["model_rows"]["metrics"]
+
+
+def _json_or_none(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None

@@ -55,6 +55,13 @@ def monitor_cmd(
     record: bool = typer.Option(
         True, "--record/--no-record", help="Record fired triggers as a registry event."
     ),
+    reviewed: Path = typer.Option(
+        None,
+        "--reviewed",
+        help="A filled review file (from --export-review): its answers join the logged rows by "
+        "request id, and the served answers are scored against them with eval.primary_metric "
+        "(live quality then sees wrong but valid answers).",
+    ),
     export_review: Path = typer.Option(
         None,
         "--export-review",
@@ -110,7 +117,7 @@ def monitor_cmd(
     err_console.print(f"monitoring {feature}: reading {where} ...")
     result = run_monitor(
         feature, cfg, source, since=since, until=end, out_dir=out,
-        model=model, train=train, record=record,
+        model=model, train=train, record=record, reviewed=reviewed,
     )  # fmt: skip
     for line in summary_lines(result.report):
         console.print(line, soft_wrap=True, markup=False)

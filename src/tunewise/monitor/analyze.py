@@ -24,6 +24,7 @@ from typing import Any
 from tunewise import __version__
 from tunewise.artifacts import sha256_file
 from tunewise.errors import DataError, require
+from tunewise.evaluate.scorers import Scorer
 from tunewise.monitor import clusters, drift, outputs, quality
 from tunewise.monitor.config import MonitorConfig
 from tunewise.monitor.context import ModelContext, staleness
@@ -117,10 +118,12 @@ def analyze(
     since: datetime,
     until: datetime,
     now: datetime | None = None,
+    reference: list[Scorer] | None = None,
 ) -> dict[str, Any]:
     """The whole report (without triggers) from one pass over `requests` (any iterable, read
     once): traffic, input and output drift, quality, and staleness as of `now` (default: the
-    current time, whatever the window). DataError when the window holds no request."""
+    current time, whatever the window). `reference`: scorers applied to reviewed rows against
+    their reviewed answer. DataError when the window holds no request."""
     for module in ("sklearn", "scipy"):
         require(module, "monitor", "tunewise monitor")
     timings: dict[str, float] = {}
@@ -134,7 +137,7 @@ def analyze(
     train_answers = [a for _, a in train]
     scorers = quality.live_scorers(train_answers, schema)
     seen = WindowPass(train_answers, label_field, scorers, ctx.model,
-                      capacity=cfg.embed_sample, seed=cfg.seed)  # fmt: skip
+                      capacity=cfg.embed_sample, seed=cfg.seed, reference=reference)  # fmt: skip
     timed("read_and_score", lambda: seen.consume(requests))
     if not seen.n:
         raise DataError(f"no logged requests for feature '{ctx.feature}' between {since:%Y-%m-%d %H:%M} "

@@ -122,10 +122,12 @@ def run_monitor(
     model: str | None = None,
     train: str | Path | None = None,
     record: bool = True,
+    reviewed: str | Path | None = None,
 ) -> MonitorResult:
     """Analyze `feature`'s traffic in the window, write monitor.json and monitor.html, evaluate the
     triggers; fired triggers become a registry event (when `record` and the model is registered)
-    and a webhook call (when configured)."""
+    and a webhook call (when configured). `reviewed`: a filled review file whose answers join
+    the logged rows by request id (scored with the eval's primary metric, as reviews in the log)."""
     from tunewise.evaluate.fewshot import load_examples
     from tunewise.monitor.analyze import analyze
     from tunewise.monitor.html import render_html
@@ -135,9 +137,15 @@ def run_monitor(
     assert ctx.train_path is not None
     examples = load_examples(ctx.train_path)
     # One streaming pass: the window is never held in memory (the store reads it in pages).
-    report = analyze(source.iter_requests(feature, start, end), examples, ctx, cfg.monitor,
+    requests = source.iter_requests(feature, start, end)
+    if reviewed is not None:
+        from tunewise.monitor.review import review_answers, with_reviews
+
+        requests = with_reviews(requests, review_answers(reviewed))
+    report = analyze(requests, examples, ctx, cfg.monitor,
                      label_field=cfg.monitor.label_field or cfg.eval.label_field,
-                     schema=_schema(cfg), scrub=_scrubber(cfg), since=start, until=end)  # fmt: skip
+                     schema=_schema(cfg), scrub=_scrubber(cfg), since=start, until=end,
+                     reference=_reference_scorers(cfg))  # fmt: skip
     fired = evaluate_triggers(report, cfg.monitor.triggers)
     report["triggers"] = {"fired": fired, "config": cfg.monitor.triggers.model_dump(mode="json")}
     out = (
@@ -160,3 +168,18 @@ def run_monitor(
         report["triggers"]["webhook"] = result.webhook
         atomic_write_json(paths["json"], report)
     return result
+
+
+REFERENCE_FREE = {"json_valid", "json_schema", "refusal", "hallucination", "judge"}
+
+
+def _reference_scorers(cfg: ProjectConfig) -> list[Any]:
+    """The eval's primary metric as a scorer for reviewed rows, when it compares with the right
+    answer (exact match, a label, a similarity; not the reference-free checks or the LLM judge)."""
+    from tunewise.evaluate.scorers import build_scorer
+
+    primary = cfg.eval.primary_metric
+    spec = next((s for s in cfg.eval.scorers if s.name == primary), None)
+    if spec is None or primary in REFERENCE_FREE:
+        return []
+    return [build_scorer(spec.name, spec.params)]

@@ -1,5 +1,6 @@
 """Live quality: the evaluate stage's reference-free scorers on sampled answers, per arm and day,
-against the values in the model's eval report.
+against the values in the model's eval report; and, on the rows someone reviewed (a `review.answer`
+in the log, or `tunewise monitor --reviewed FILE`), the eval's primary metric against that answer.
 
 Scores the gateway already logged with a row (`scores`) are used as they are; missing ones are
 computed from the sampled answer. `refusal` here is scored against an empty reference, so it is 1
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tunewise.evaluate.golden import Case
@@ -114,27 +115,50 @@ class Bucket:
         }  # fmt: skip
 
 
-def _row_scores(req: Request, scorers: list[Scorer]) -> dict[str, float]:
+def _row_scores(
+    req: Request, scorers: list[Scorer], reference: Sequence[Scorer] = ()
+) -> dict[str, float]:
     out = dict(req.scores)
     if req.answer is not None and req.ok:
         case = Case(id=req.request_id or "", messages=[{"role": "user", "content": req.prompt or ""}], expected="")  # fmt: skip
         for s in scorers:
             if s.name not in out:
                 out[s.name] = s(req.answer, case).value
+        expected = reviewed_answer(req)
+        if expected is not None:
+            case = Case(id=case.id, messages=case.messages, expected=expected)
+            for s in reference:
+                out[s.name] = s(req.answer, case).value
     return out
+
+
+def reviewed_answer(req: Request) -> Any:
+    """The reviewed right answer of a row (a JSON object stays one, as in golden sets), or None."""
+    answer = req.review.get("answer") if isinstance(req.review, dict) else None
+    if not isinstance(answer, str) or not answer.strip():
+        return None
+    try:
+        parsed = parse_json(answer)
+    except ValueError:
+        return answer
+    return parsed if isinstance(parsed, dict) else answer
 
 
 class LiveQuality:
     """Live quality over a stream of requests: `add` each, then `summary()`."""
 
-    def __init__(self, scorers: list[Scorer], model: str | None) -> None:
-        self.scorers, self.model = scorers, model
+    def __init__(
+        self, scorers: list[Scorer], model: str | None, reference: list[Scorer] | None = None
+    ) -> None:
+        """`reference`: scorers that need the right answer (the eval's primary metric), applied to
+        the rows someone reviewed: the only live figure that sees wrong-but-valid answers."""
+        self.scorers, self.model, self.reference = scorers, model, list(reference or [])
         self.arms: dict[str, Bucket] = defaultdict(Bucket)
         self.days: dict[tuple[str, str], Bucket] = defaultdict(Bucket)
         self.own, self.control = Bucket(), Bucket()
 
     def add(self, req: Request) -> None:
-        scores = _row_scores(req, self.scorers) if req.ok else {}
+        scores = _row_scores(req, self.scorers, self.reference) if req.ok else {}
         self.arms[req.arm].add(req, scores)
         self.days[(req.arm, req.day)].add(req, scores)
         if self.model is not None and req.model == self.model:

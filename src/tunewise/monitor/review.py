@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,41 @@ def load_reviewed(path: str | Path, system: str | None) -> Reviewed:
             messages.insert(0, {"role": "system", "content": system})
         out.rows.append({"messages": messages, "provenance": "production"})
     return out
+
+
+def review_answers(path: str | Path) -> dict[str, str]:
+    """request_id -> reviewed answer, from the filled lines of a review file (skipped and empty
+    lines left out); DataError names the file, line and field of a malformed line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: review file not found")
+    out: dict[str, str] = {}
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = _parse(p, n, line)
+        answer = row.get("answer")
+        if (
+            row.get("skip") is True
+            or answer is None
+            or (isinstance(answer, str) and not answer.strip())
+        ):
+            continue
+        _check(p, n, row, row.get("labelled_by") or "human")
+        if not isinstance(row.get("request_id"), str) or not row["request_id"]:
+            raise DataError(
+                f"{p}:{n}: field 'request_id': a reviewed row needs the request id it was exported with"
+            )
+        out[row["request_id"]] = answer
+    return out
+
+
+def with_reviews(requests: Iterable[Request], answers: dict[str, str]) -> Iterator[Request]:
+    """The requests, with the reviewed answer attached where the log carries none."""
+    for req in requests:
+        if req.review is None and req.request_id in answers:
+            req.review = {"answer": answers[req.request_id]}
+        yield req
 
 
 def _parse(p: Path, n: int, line: str) -> dict[str, Any]:

@@ -75,8 +75,9 @@ class WindowPass:
         *,
         capacity: int,
         seed: int,
+        reference: list[Scorer] | None = None,
     ) -> None:
-        self.quality = LiveQuality(scorers, model)
+        self.quality = LiveQuality(scorers, model, reference)
         self.answers = AnswerStats(train_answers, label_field)
         self.prompts: Reservoir[Prompt] = Reservoir(capacity, seed)
         self.arms: Counter[str] = Counter()
