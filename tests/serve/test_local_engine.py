@@ -246,3 +246,30 @@ def test_adapter_trained_on_another_base_is_refused_at_load(model, adapters, tmp
     assert engine.adapters == ["a1"]  # nothing was served: the worker never started
     with pytest.raises(Exception, match="not running"):
         engine.submit([1, 2, 3])
+
+
+def test_a_finished_row_is_free_before_its_answer_goes_out(model, adapters, monkeypatch):
+    """A client that sends its next request as soon as it has its answer must not get a 429 from a
+    one-row engine (seen on a loaded CI machine: the row was freed after the last chunk was sent)."""
+    from tunewise.serve import scheduler
+
+    engine = make_engine(model, adapters, max_batch=1, max_queue=0)
+    running_at_last_chunk: list[int] = []
+    send = scheduler._send
+
+    def spy(job, item):  # type: ignore[no-untyped-def]
+        if getattr(item, "finish_reason", None):
+            running_at_last_chunk.append(engine.load_state()["running"])
+        send(job, item)
+
+    monkeypatch.setattr(scheduler, "_send", spy)
+
+    async def scenario():
+        return [await answer(engine, i, "a1", max_tokens=3) for i in range(3)]
+
+    try:
+        done = run(scenario())
+    finally:
+        run(engine.close())
+    assert [r.usage.completion_tokens for r in done] == [3, 3, 3]
+    assert running_at_last_chunk == [0, 0, 0]

@@ -157,6 +157,7 @@ class Scheduler:
         """Hand each row's new token to its request; rows that finished leave the batch."""
         eos = self.loaded.eos_ids
         done: set[int] = set()
+        finals: list[tuple[Job, ChatChunk]] = []
         for i, tok in enumerate(tokens, start):
             job = batch.jobs[i]
             assert isinstance(job, Request)
@@ -171,12 +172,18 @@ class Scheduler:
                     _send(job, ChatChunk(delta))
                 continue
             usage = Usage(len(job.prompt_ids), len(job.generated))
-            _send(job, ChatChunk(delta + job.decoder.finish(), reason, usage))
+            finals.append((job, ChatChunk(delta + job.decoder.finish(), reason, usage)))
             self.stats["finished"] += 1
             self._service_s = 0.9 * self._service_s + 0.1 * (time.monotonic() - job.started)
             done.add(i)
         if done:
             batch.keep([i for i in range(len(batch.jobs)) if i not in done])
+            # Free the rows before the last chunks go out: a client that sends its next request
+            # as soon as it has its answer must find the row free, not a 429 (seen on loaded CI).
+            with self.cv:
+                self.running = len(batch.jobs)
+        for job, chunk in finals:
+            _send(job, chunk)
 
 
 @dataclass(eq=False)
