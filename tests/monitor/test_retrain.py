@@ -282,3 +282,19 @@ def _json_or_none(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+def test_a_reviewed_answer_is_the_reference_whatever_its_form() -> None:
+    from datetime import UTC, datetime
+
+    from tunewise.monitor.quality import reviewed_answer
+    from tunewise.monitor.requests import Request
+
+    def req(review: Any) -> Request:
+        return Request(time=datetime.now(UTC), feature=FEATURE, answer="x", review=review)
+
+    assert reviewed_answer(req({"answer": '{"intent": "refund"}'})) == {"intent": "refund"}
+    assert reviewed_answer(req({"answer": {"intent": "refund"}})) == {"intent": "refund"}
+    assert reviewed_answer(req({"answer": "refund"})) == "refund"
+    assert reviewed_answer(req({"answer": "  "})) is None
+    assert reviewed_answer(req(None)) is None

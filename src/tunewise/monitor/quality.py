@@ -135,6 +135,8 @@ def _row_scores(
 def reviewed_answer(req: Request) -> Any:
     """The reviewed right answer of a row (a JSON object stays one, as in golden sets), or None."""
     answer = req.review.get("answer") if isinstance(req.review, dict) else None
+    if isinstance(answer, dict):
+        return answer
     if not isinstance(answer, str) or not answer.strip():
         return None
     try:
