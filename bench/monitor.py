@@ -117,9 +117,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="tw-bench-monitor-"))
     os.environ["TUNEWISE_HOME"] = str(work / ".tunewise")  # an empty embedding cache
-    from tunewise.monitor.embed import prefer_passive_threads
+    from tunewise.threads import prefer_passive_threads
 
-    prefer_passive_threads()  # as `tunewise monitor` does, before torch loads
+    prefer_passive_threads(always=True)  # as `tunewise monitor` does, before torch loads
     import torch
 
     torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))

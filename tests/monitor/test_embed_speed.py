@@ -31,7 +31,8 @@ def test_repeated_texts_embed_once_in_order() -> None:
 def test_passive_threads_only_before_torch_and_never_over_the_user() -> None:
     code = (
         "import os, sys\n"
-        "from tunewise.monitor.embed import prefer_passive_threads as p\n"
+        "from tunewise.threads import prefer_passive_threads\n"
+        "p = lambda: prefer_passive_threads(always=True)  # as tunewise monitor calls it\n"
         "assert 'torch' not in sys.modules\n"
         "print(p(), os.environ.get('OMP_WAIT_POLICY'))\n"
     )

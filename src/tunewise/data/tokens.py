@@ -86,17 +86,13 @@ def tiktoken_encoding(name: str) -> Any:
 
 
 @lru_cache(maxsize=2)
-def _hf_tokenizer(name: str) -> Any:
+def base_tokenizer(name: str) -> Any:
+    """The Hugging Face tokenizer of a local or bundled base (cached)."""
     from tunewise.errors import require
     from tunewise.models import resolve_base
 
     transformers = require("transformers", "train", "Counting tokens for a local model")
     return transformers.AutoTokenizer.from_pretrained(str(resolve_base(name)))
-
-
-def base_tokenizer(name: str) -> Any:
-    """The Hugging Face tokenizer of a local or bundled base (cached)."""
-    return _hf_tokenizer(name)
 
 
 def _row_strings(row: Row) -> list[str]:
@@ -145,7 +141,7 @@ def count_tokens(rows: Sequence[Row], target: Target) -> list[int]:
 
 
 def _count_local(rows: Sequence[Row], target: Target, batch: int = 1024) -> list[int]:
-    tok = _hf_tokenizer(target.name)
+    tok = base_tokenizer(target.name)
     texts = []
     for row in rows:
         msgs = list(row.messages) + list(row.preferred_output or [])

@@ -170,16 +170,14 @@ def run_monitor(
     return result
 
 
-REFERENCE_FREE = {"json_valid", "json_schema", "refusal", "hallucination", "judge"}
-
-
 def _reference_scorers(cfg: ProjectConfig) -> list[Any]:
     """The eval's primary metric as a scorer for reviewed rows, when it compares with the right
     answer (exact match, a label, a similarity; not the reference-free checks or the LLM judge)."""
     from tunewise.evaluate.scorers import build_scorer
+    from tunewise.monitor.quality import LIVE
 
     primary = cfg.eval.primary_metric
     spec = next((s for s in cfg.eval.scorers if s.name == primary), None)
-    if spec is None or primary in REFERENCE_FREE:
+    if spec is None or primary in (*LIVE, "judge"):
         return []
     return [build_scorer(spec.name, spec.params)]

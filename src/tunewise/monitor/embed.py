@@ -16,18 +16,6 @@ from tunewise.paths import state_dir
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def prefer_passive_threads() -> bool:
-    """Let torch's OpenMP threads sleep instead of spinning while they wait (OMP_WAIT_POLICY).
-
-    A monitor runs from cron on machines doing other work; there, spinning threads burn the CPU
-    the other thread needs: on 2 shared cores at load 11, MiniLM took 2.6 s a batch of 64 with
-    spinning and 1.0 s without. Always set for the monitor (tunewise.threads chooses by the load
-    for other commands); only effective before torch loads; an explicit OMP_WAIT_POLICY wins."""
-    from tunewise.threads import prefer_passive_threads as prefer
-
-    return prefer(always=True)
-
-
 def embed(texts: list[str], progress: Callable[[int], None] | None = None) -> Any:
     """(len(texts), 384) float32 unit vectors; MissingDependencyError when MiniLM is absent."""
     import numpy as np

@@ -21,11 +21,14 @@ from tunewise.monitor.requests import Request
 
 Z95 = 1.96
 MIN_COMPARE = 30
+LIVE = ("json_valid", "json_schema", "refusal", "hallucination")
+"""The reference-free scorers live traffic is scored with (live_scorers picks among them)."""
 
 
 def live_scorers(train_answers: list[str], schema: dict[str, Any] | str | None) -> list[Scorer]:
     """JSON checks when training answers are JSON (schema when one is configured), then refusal
     and hallucination markers."""
+    json_valid, json_schema, refusal, hallucination = LIVE
     names: list[tuple[str, dict[str, Any]]] = []
     parsed = 0
     for a in train_answers:
@@ -35,10 +38,10 @@ def live_scorers(train_answers: list[str], schema: dict[str, Any] | str | None) 
         except ValueError:
             pass
     if train_answers and parsed >= 0.8 * len(train_answers):
-        names.append(("json_valid", {}))
+        names.append((json_valid, {}))
         if schema:
-            names.append(("json_schema", {"schema": schema}))
-    names += [("refusal", {}), ("hallucination", {})]
+            names.append((json_schema, {"schema": schema}))
+    names += [(refusal, {}), (hallucination, {})]
     return [build_scorer(n, p) for n, p in names]
 
 

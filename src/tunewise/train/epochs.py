@@ -12,11 +12,20 @@ stopping kept epoch 3's weights, trained under a learning rate that decays more 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 MIN_STEPS = 100
 """Fewest optimizer steps `auto` aims for."""
 MAX_EPOCHS = 10
 """Most epochs the step rule may ask for (OpenAI's own rule may give more on tiny sets)."""
+
+
+def planned_epochs(train: Any, n_examples: int, world: int = 1) -> int:
+    """Epochs a local job on `n_examples` task rows runs: `train.epochs`, or `auto` resolved at
+    its rows per optimizer step (batch x accumulation x processes)."""
+    if train.epochs != "auto":
+        return int(train.epochs)
+    return local_auto_epochs(n_examples, train.batch_size * train.gradient_accumulation * world)
 
 
 def local_auto_epochs(n_examples: int, rows_per_step: int) -> int:

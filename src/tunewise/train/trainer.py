@@ -174,12 +174,10 @@ class _Plan:
 
 
 def _plan(cfg: TrainConfig, n_train: int, n_task: int, accelerator: Any) -> _Plan:
-    from tunewise.train.epochs import local_auto_epochs
+    from tunewise.train.epochs import planned_epochs
 
     world = accelerator.num_processes if accelerator else 1
-    rows_per_step = cfg.batch_size * cfg.gradient_accumulation * world
-    auto = cfg.epochs == "auto"
-    epochs = local_auto_epochs(n_task, rows_per_step) if auto else int(cfg.epochs)
+    epochs = planned_epochs(cfg, n_task, world)
     rank = accelerator.process_index if accelerator else 0
     micro_per_epoch = math.ceil(n_train / cfg.batch_size) // world
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / cfg.gradient_accumulation))

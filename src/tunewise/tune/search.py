@@ -30,7 +30,7 @@ def first_params(
     cfg: ProjectConfig, n_train: int
 ) -> tuple[dict[str, Any], dict[str, list[str]], list[int]]:
     """Trial 0's parameters (the config as written), and the choices extended to include them."""
-    from tunewise.train.epochs import local_auto_epochs
+    from tunewise.train.epochs import planned_epochs
 
     space, train = cfg.tune.space, cfg.train
     targets = dict(space.lora_targets)
@@ -41,9 +41,7 @@ def first_params(
         name = "configured"
         targets[name] = list(train.lora.target_modules)
     ranks = sorted({*space.lora_r, train.lora.r})
-    rows_per_step = train.batch_size * train.gradient_accumulation
-    auto = train.epochs == "auto"
-    epochs = local_auto_epochs(n_train, rows_per_step) if auto else int(train.epochs)
+    epochs = planned_epochs(train, n_train)
     share = train.rehearsal.share if train.rehearsal.enabled else 0.0
     params = {"learning_rate": train.learning_rate, "epochs": epochs, "lora_r": train.lora.r,
               "lora_targets": name, "rehearsal_share": share}  # fmt: skip
@@ -110,9 +108,8 @@ def run_search(
         }
 
         left, needs = deadline - time.monotonic(), expected_seconds(results, params)
-        if (
-            results and needs >= left
-        ):  # a trial the budget cannot cover would be stopped half-trained
+        # A trial the budget cannot cover would be stopped half-trained: do not start it.
+        if results and needs >= left:
             if left > 0:  # say which trial did not fit; a spent budget needs no record
                 results.append(TrialResult(trial.number, params, "skipped",
                                error=f"expected {needs:.0f} s, {left:.0f} s of the budget left"))  # fmt: skip
