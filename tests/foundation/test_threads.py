@@ -40,3 +40,19 @@ def test_a_busy_neighbour_makes_threads_sleep_and_an_explicit_setting_wins() -> 
         for p in busy:
             p.kill()
             p.wait()
+
+
+def test_commands_that_never_load_torch_do_not_sample_the_load(monkeypatch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    import tunewise.threads
+    from tunewise.cli import app
+
+    chosen: list[bool] = []
+    monkeypatch.setattr(tunewise.threads, "prefer_passive_threads", lambda: chosen.append(True))
+    monkeypatch.setenv("TUNEWISE_HOME", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(app, ["registry", "list"]).exit_code == 0
+    assert chosen == []
+    assert runner.invoke(app, ["train", "--help"]).exit_code == 0
+    assert chosen == [True]

@@ -85,13 +85,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_NO_TORCH = frozenset({"config", "db", "registry"})
+"""Command groups that never load torch: no need to sample the machine's load for them."""
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """tunewise command line."""
+    if ctx.invoked_subcommand in _NO_TORCH:
+        return
     from tunewise.threads import prefer_passive_threads
 
     prefer_passive_threads()  # torch is not loaded yet: commands import it lazily
