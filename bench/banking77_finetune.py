@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
+
+from machine import machine
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
         "epochs_planned": metrics["epochs"], "epochs_run": metrics["epochs_completed"],
         "steps": metrics["steps"], "lr": a.lr, "train_s": round(train_s),
         "valid_loss": metrics["valid_loss"], "exact_match": run.means()["exact_match"],
-        "cpu": platform.processor() or platform.machine(), "load": os.getloadavg(),
+        **machine(), "load": os.getloadavg(),
     }))  # fmt: skip
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,21 +42,6 @@ def nearest_neighbour(train: Path, golden: Path) -> float:
     sims = embed([query_text(c["messages"]) for c in cases]) @ embed(users).T
     picked = [answers[j] for j in np.argmax(sims, axis=1)]
     return sum(p == c["expected"] for p, c in zip(picked, cases, strict=True)) / len(cases)
-
-
-def machine() -> dict:
-    flags = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("model name")),
-        "?",
-    )
-    return {
-        "cpu": model,
-        "bf16_flags": sorted({f for f in ("amx_bf16", "avx512_bf16") if f in flags}),
-        "cores": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "load_avg": os.getloadavg(),
-    }
 
 
 def main() -> None:

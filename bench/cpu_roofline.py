@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+from machine import machine
+
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_roofline.json"
 # SmolLM2-135M: hidden 576, MLP 1536, 30 layers, 9 query heads / 3 KV heads of 64
 HIDDEN, MLP, LAYERS, KV = 576, 1536, 30, 192
@@ -75,6 +77,7 @@ def main() -> None:
         "gflop_per_token": round(flops_per_token / 1e9, 4),
         "rates": {},
         "load_avg": os.getloadavg(),
+        "machine": machine(),
     }
     for dtype in (torch.float32, torch.bfloat16):
         for m in (256, 512, 1024):

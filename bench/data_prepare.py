@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "data_prepare.json"
@@ -222,14 +223,9 @@ def dedup_comparison(n: int = 10_000, repeat: int = 3) -> dict:
 
 
 def cpu() -> dict:
-    """The CPU model and its bf16 instructions (recorded with every figure)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
-        platform.processor(),
-    )
-    flags = sorted({f for f in ("amx_bf16", "avx512_bf16") if f" {f}" in info})
-    return {"model": model, "bf16_flags": flags, "cpus": os.cpu_count()}
+    """machine(), plus "model" and "cpus": the keys earlier results used for the CPU."""
+    mach = machine()
+    return {**mach, "model": mach["cpu"], "cpus": os.cpu_count()}
 
 
 def child_baselines(workdir: Path) -> dict:
@@ -321,7 +317,6 @@ def main() -> None:
         "pii_engine": a.pii_engine,
         "machine": {
             **cpu(),
-            "python": platform.python_version(),
             "loadavg_at_end": [round(x, 2) for x in load],
             "note": "shared 2-core machine; other jobs were running, so times include contention",
         },
@@ -341,7 +336,6 @@ def _dedup_only(out: Path) -> None:
         "command": "python bench/data_prepare.py --only dedup",
         "machine": {
             **cpu(),
-            "python": platform.python_version(),
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "dedup_10k": dedup_comparison(),

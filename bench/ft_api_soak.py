@@ -20,7 +20,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -31,26 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ft_api_soak.json"
 sys.path.insert(0, str(ROOT / "tests" / "serve"))
 TRAIN = {"compute_dtype": "float32", "num_threads": 1, "max_length": 64, "batch_size": 4}
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        "?",
-    )
-    flags = sorted({f for f in ("amx_bf16", "avx512_bf16") if f in cpuinfo})
-    return {
-        "cpu": model,
-        "bf16_flags": flags,
-        "cores": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "load_avg_at_start": os.getloadavg(),
-    }
 
 
 def free_port() -> int:
@@ -212,7 +197,9 @@ def main() -> None:
 
     from tunewise.models import make_tiny_model
 
-    result: dict[str, Any] = {"machine": machine(), "train": TRAIN}
+    mach = machine()  # "load_avg_at_start": the key earlier results used
+    result: dict[str, Any] = {"machine": {**mach, "load_avg_at_start": mach["load_avg"]},
+                              "train": TRAIN}  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="tw-ft-soak-"))
     tiny = make_tiny_model(tmp / "tiny")
     db = f"sqlite:///{tmp / 'tunewise.db'}"

@@ -17,6 +17,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "general_suite.json"
 
@@ -52,6 +54,7 @@ def main() -> None:
         "cache_hits": run.cache_hits,
         "golden_hash": run.golden_hash,
         "load_avg": os.getloadavg(),
+        "machine": machine(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -23,11 +23,12 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "generate_batched.json"
@@ -115,6 +116,7 @@ def main() -> None:
 
     texts = [g.text for g in seq]
     same = lambda gens: sum(a == g.text for a, g in zip(texts, gens, strict=True))  # noqa: E731
+    mach = machine()
     result = {
         "command": "python bench/generate_batched.py " + " ".join(sys.argv[1:]),
         "model": "smollm2-135m (SmolLM2-135M-Instruct, fp32)",
@@ -139,7 +141,8 @@ def main() -> None:
         ),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
+        "machine": f"{mach['cpu']}, {mach['cores']} cores (shared)",
+        **mach,
         "torch": torch.__version__,
         "sample_outputs": texts[:3],
     }

@@ -23,7 +23,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -32,22 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "support-intent"
 RESULTS = ROOT / "bench" / "results" / "monitor.json"
-
-
-def _machine() -> dict[str, Any]:
-    from tunewise.train.modeling import cpu_has_native_bf16
-
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        "?",
-    )
-    flags = sorted({f for f in ("amx_bf16", "avx512_bf16") if f in cpuinfo})
-    return {"cpu": model, "bf16_flags": flags, "native_bf16": cpu_has_native_bf16(),
-            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version()}  # fmt: skip
 
 
 def _replay() -> Any:
@@ -151,7 +139,9 @@ def main() -> None:
         )
         results["all_prompts"] = _run(everything, log, train, start, end, work / "all")
     results["loadavg_before"], results["loadavg_after"] = load_before, os.getloadavg()
-    results["machine"] = _machine()
+    from tunewise.train.modeling import cpu_has_native_bf16
+
+    results["machine"] = {**machine(), "native_bf16": cpu_has_native_bf16()}
     results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "omp_wait_policy.json"
@@ -47,13 +48,6 @@ t0 = time.perf_counter()
 generate(msgs, "smollm2-135m", max_new_tokens=24, batch_size=16)
 print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def env_for(policy: str) -> dict[str, str]:
@@ -144,7 +138,7 @@ def main() -> None:
         for c, s in summary.items()
     }
     out = {"what": __doc__.split("\n")[0], "command": " ".join(["python", *sys.argv]),
-           "cpu": cpu_model(), "cores": os.cpu_count(), "steps": a.steps, "burners": a.burners,
+           **machine(), "steps": a.steps, "burners": a.burners,
            "repeat": a.repeat, "load_average": loads, "runs": results, "median": summary,
            "speedup_of_passive": ratios, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
     a.out.parent.mkdir(parents=True, exist_ok=True)

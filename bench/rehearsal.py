@@ -16,16 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+from machine import machine
 
 
 def main() -> None:
@@ -86,7 +80,7 @@ def main() -> None:
                     "delta": f["delta"], "ci": f["ci"], "mcnemar": f["mcnemar"],
                     "buckets": f["buckets"], "eval_s": round(suite_s)},
         "gate_forgetting": {"status": rule["status"], "detail": rule["detail"]},
-        "cpu": _cpu(), "threads": a.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        **machine(), "threads": a.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load": [round(x, 2) for x in os.getloadavg()],
     }  # fmt: skip
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,24 +19,14 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from machine import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "rollout_false_alarm.json"
-
-
-def _machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        "?",
-    )
-    flags = sorted({f for f in ("amx_bf16", "avx512_bf16") if f in cpuinfo})
-    return {"cpu": model, "bf16_flags": flags, "cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(), "load_avg": os.getloadavg()}  # fmt: skip
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -101,7 +91,7 @@ def main() -> None:
     settings = {"steps": cfg.steps, "alpha": cfg.alpha, "min_requests": cfg.min_requests,
                 "margins": cfg.judged(), "requests_per_look": 400, "looks_per_interval": 10,
                 "traffic": Traffic().__dict__}  # fmt: skip
-    result: dict[str, Any] = {"machine": _machine(), "settings": settings}
+    result: dict[str, Any] = {"machine": machine(), "settings": settings}
     result["a_a"] = run_many(args.runs, Traffic(), seed=1)
     print("A/A:", result["a_a"], flush=True)
     worse = {

@@ -25,12 +25,12 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve_local.json"
@@ -60,24 +60,6 @@ QUESTIONS = [
     "Why did my exchange rate look wrong on a payment abroad?",
     "Describe a cat in three words.",
 ]
-
-
-def cpu_info() -> dict[str, object]:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in lscpu.splitlines()
-                if ln.startswith("Model name")
-            ),
-            platform.processor(),
-        )
-    except (OSError, subprocess.CalledProcessError):
-        model = platform.processor()
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    bf16 = sorted({f for f in ("amx_bf16", "avx512_bf16") if f" {f}" in flags})
-    return {"cpu": model, "bf16_flags": bf16, "cores": os.cpu_count()}
 
 
 def make_adapters(base_folder: Path, out: Path) -> dict[str, Path]:
@@ -302,7 +284,7 @@ def main() -> None:
         **asyncio.run(bench(args)),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        **cpu_info(),
+        **machine(),
         **gpu_info(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

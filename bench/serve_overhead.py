@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -33,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve_overhead.json"
@@ -49,20 +50,6 @@ BODY = json.dumps(
         "user": "user-42",
     }
 ).encode()
-
-
-def cpu_model() -> dict[str, Any]:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        name = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
-            "?",
-        )
-    except (OSError, subprocess.CalledProcessError):
-        name = platform.processor() or "?"
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    bf16 = sorted({f for f in ("amx_bf16", "avx512_bf16") if f in flags})
-    return {"cpu": name, "bf16_flags": bf16, "cores": os.cpu_count()}
 
 
 def free_port() -> int:
@@ -299,7 +286,7 @@ def main() -> None:
         args.requests, args.warmup, args.seconds, args.litellm_venv = 300, 50, 5.0, None
     result: dict[str, Any] = {
         "command": "python bench/serve_overhead.py " + " ".join(sys.argv[1:]),
-        "machine": cpu_model(),
+        "machine": machine(),
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         "request": json.loads(BODY),
     }

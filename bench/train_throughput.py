@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine
+
 REPO = Path(__file__).resolve().parents[1]
 CSV = (
     Path(os.environ.get("TUNEWISE_BANKING77", REPO.parent / "shared" / "datasets" / "banking77"))
@@ -274,12 +276,14 @@ def main() -> None:
         print(f"skipped: {CSV} not found")
         return
     global RESULTS
+    from tunewise.train.modeling import cpu_has_native_bf16
+
     if args.quick:  # a smoke run never overwrites the full figures
         RESULTS = RESULTS.with_name("train_throughput_quick.json")
     n_train, n_val = (40, 16) if args.quick else (200, 50)
     train, val = make_rows(n_train, n_val)
     results: dict = {
-        "machine": _machine(),
+        "machine": {**machine(), "native_bf16": cpu_has_native_bf16()},
         "rows": {"train": n_train, "validation": n_val},
         "lr": args.lr,
         "threads": args.threads,
@@ -373,28 +377,6 @@ def _save(results: dict) -> None:
     _summarize(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def _machine() -> dict:
-    import platform
-
-    from tunewise.train.modeling import cpu_has_native_bf16
-
-    model = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        "?",
-    )
-    return {
-        "cpu": model,
-        "cores": len(os.sched_getaffinity(0)),
-        "native_bf16": cpu_has_native_bf16(),
-        "python": platform.python_version(),
-        "load_avg": os.getloadavg(),
-    }
 
 
 if __name__ == "__main__":
