@@ -108,10 +108,11 @@ def test_monitor_then_retrain_then_gate_then_canary(loop: dict[str, Any]) -> Non
     # Trained with v1's recorded config, on the new version.
     adapter = json.loads((folder / "r" / "train" / "adapter" / "manifest.json").read_text())
     v1_adapter = json.loads((folder / "v1" / "adapter" / "manifest.json").read_text())
-    # ... continued from v1's adapter (monitor.retrain.warm_start)
+    # ... continued from v1's adapter (monitor.retrain.warm_start) at a fifth of its rate
     assert adapter["config"] == {
         **v1_adapter["config"],
         "init_adapter": str(folder / "v1" / "adapter"),
+        "learning_rate": pytest.approx(v1_adapter["config"]["learning_rate"] * 0.2),
     }
     assert adapter["dataset"]["manifest_sha256"] == data["manifest_sha256"]
     # Gated against v1 on the refreshed golden set: v1's golden cases plus the 12 held-out rows,
@@ -298,3 +299,42 @@ def test_a_reviewed_answer_is_the_reference_whatever_its_form() -> None:
     assert reviewed_answer(req({"answer": "refund"})) == "refund"
     assert reviewed_answer(req({"answer": "  "})) is None
     assert reviewed_answer(req(None)) is None
+
+
+def _adapter(folder: Path, **train: Any) -> str:
+    """An adapter folder's manifest as `tunewise train` writes it (the recorded config)."""
+    from tunewise.train.config import TrainConfig
+
+    folder.mkdir(parents=True)
+    config = TrainConfig.model_validate(train).model_dump(mode="json")
+    (folder / "manifest.json").write_text(json.dumps({"base_model": "tiny", "config": config}))
+    return str(folder)
+
+
+def test_warm_starts_train_at_a_fifth_of_the_first_generations_rate(tmp_path: Path) -> None:
+    from tunewise.monitor.config import RetrainConfig
+    from tunewise.monitor.retrain import next_train
+
+    v1 = _adapter(tmp_path / "v1", learning_rate=1e-3)
+    v2 = _adapter(tmp_path / "v2", learning_rate=2e-4, init_adapter=v1)
+    warm, fresh = RetrainConfig(), RetrainConfig(warm_start=False)
+    assert (next_train(v1, warm).learning_rate, next_train(v1, warm).init_adapter) == (
+        pytest.approx(2e-4),
+        v1,
+    )
+    # Generation 3 continues from v2 at the same rate, not a fifth of a fifth ...
+    assert (next_train(v2, warm).learning_rate, next_train(v2, warm).init_adapter) == (
+        pytest.approx(2e-4),
+        v2,
+    )
+    # ... and a fresh start trains at the first generation's full rate.
+    assert (next_train(v2, fresh).learning_rate, next_train(v2, fresh).init_adapter) == (1e-3, None)
+    # Full fine-tunes have no adapter to continue from.
+    full = _adapter(tmp_path / "full", method="full", learning_rate=5e-5)
+    assert (next_train(full, warm).learning_rate, next_train(full, warm).init_adapter) == (
+        5e-5,
+        None,
+    )
+    # An earlier generation that is gone: the last known rate is the first one.
+    v1_gone = _adapter(tmp_path / "v2b", learning_rate=3e-4, init_adapter=str(tmp_path / "gone"))
+    assert next_train(v1_gone, warm).learning_rate == pytest.approx(6e-5)

@@ -54,6 +54,10 @@ class RetrainConfig(_Section):
     """Continue from the production model's adapter (train.init_adapter) rather than fresh LoRA
     weights: the next generation keeps more of what its parent answered right (fewer cases flip
     from right to wrong, which the gate's bucket and safety rules block on)."""
+    warm_start_lr_scale: float = Field(0.2, gt=0, le=1)
+    """A warm start trains at the first generation's learning rate times this (continued
+    fine-tuning at the full rate undid its parent's answers on the support-intent loop: v2 lost
+    two safety cases at 1e-3 and none at 2e-4, docs/monitor.md); a fresh start uses the full rate."""
     rollout: bool = True
     """Start a canary rollout (`tunewise rollout start`) when the gate accepts."""
 

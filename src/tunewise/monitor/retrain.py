@@ -5,7 +5,8 @@
 1. the parent: the model holding `FEATURE@monitor.alias`, its dataset version and its adapter;
 2. the next dataset version: the parent's rows plus the reviewed production rows (nextdata.py);
 3. training with the parent's recorded config (its adapter manifest), by the pipeline's train step,
-   starting from the parent's adapter (monitor.retrain.warm_start);
+   starting from the parent's adapter at a fifth of the first generation's learning rate
+   (monitor.retrain.warm_start, warm_start_lr_scale);
 4. the gate against the parent (not the base) on the refreshed golden set: the parent's golden
    cases (tagged `source:golden`) plus the slice of reviewed rows held out from training (tagged
    `source:production`), so the primary metric is judged on the traffic that drifted too, and the
@@ -81,6 +82,31 @@ def recorded_train(adapter: str) -> Any:
         ) from None
 
 
+def first_rate(adapter: str) -> float:
+    """The learning rate of the adapter's first generation: its recorded rate, or, when it was a
+    warm start, its init adapter's first rate (as far back as those folders still exist)."""
+    train, seen = recorded_train(adapter), {adapter}
+    while train.init_adapter and train.init_adapter not in seen:
+        seen.add(train.init_adapter)
+        try:
+            train = recorded_train(train.init_adapter)
+        except (TunewiseError, OSError):
+            break  # an earlier generation is gone (or not tunewise's): stop at the last known rate
+    return train.learning_rate
+
+
+def next_train(adapter: str, retrain: Any) -> Any:
+    """The next generation's TrainConfig: the parent's recorded one, continuing from the parent's
+    adapter at `warm_start_lr_scale` times the first generation's rate when warm-starting (not
+    compounded over generations), or from fresh weights at the first generation's rate."""
+    train = recorded_train(adapter)
+    warm = retrain.warm_start and train.method in ("lora", "qlora")
+    rate = first_rate(adapter) * (retrain.warm_start_lr_scale if warm else 1.0)
+    return train.model_copy(
+        update={"init_adapter": adapter if warm else None, "learning_rate": rate}
+    )
+
+
 def _why(reg: Any, feature: str) -> dict[str, Any] | None:
     """The latest monitor trigger of the feature: why this generation was made."""
     from tunewise.monitor.triggers import EVENT_KIND as TRIGGER
@@ -124,13 +150,7 @@ def retrain(
 
     lin = _parent(feature, cfg)
     parent, ds = lin["model"], lin["dataset"]
-    train = recorded_train(parent["adapter_path"])
-    warm = (
-        parent["adapter_path"]
-        if cfg.monitor.retrain.warm_start and train.method in ("lora", "qlora")
-        else None
-    )
-    train = train.model_copy(update={"init_adapter": warm})
+    train = next_train(parent["adapter_path"], cfg.monitor.retrain)
     run_cfg = cfg.model_copy(update={"train": train, "project": feature})
     folder = out_dir or Path(cfg.run.runs_dir) / "retrain" / f"{feature}-from-{parent['model']}"
     nxt = next_version(run_cfg, Path(ds["location"]), ds.get("semver"), reviewed, folder / "data")
