@@ -60,7 +60,8 @@ def _arms(cur: dict[str, Any]) -> None:
     if cur.get("shadow"):
         sh = cur["shadow"]
         console.print(f"shadow: {sh['pairs']} pairs, agreement {_n(sh['agreement'], True)}, "
-                      f"candidate errors {sh['candidate_errors']}, p95 {_n(sh['control_p95_ms'])} ms "
+                      f"candidate errors {sh['candidate_errors']} "
+                      f"({sh.get('candidate_unsupported', 0)} unsupported), p95 {_n(sh['control_p95_ms'])} ms "
                       f"(control) vs {_n(sh['candidate_p95_ms'])} ms (candidate)", markup=False)  # fmt: skip
         return
     arms = cur["arms"]

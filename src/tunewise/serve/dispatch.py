@@ -4,8 +4,11 @@ For each request: resolve `model` in the current catalog snapshot (a feature, a 
 model, `feature@alias`, or a base an upstream serves), pick the user's arm, send it to the first
 upstream that serves the target, retrying transient faults within the retry budget and skipping
 upstreams whose circuit is open. A canary fault falls back to control for that request and is
-counted against the canary. A stream can still fall back before its first chunk; after that a
-failure is a broken stream, counted and reported to the client as an error event.
+counted against the canary. So does a canary's `Unsupported` refusal (tools, logprobs, JSON mode
+on a `local` canary): control answers and the request log shows `canary_error:
+unsupported_parameter`, but the breaker never counts it (the upstream is healthy; opening its
+circuit would cut its other traffic). A stream can still fall back before its first chunk; after
+that a failure is a broken stream, counted and reported to the client as an error event.
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ class Gateway:
     # ---- serving --------------------------------------------------------------------------------
 
     async def complete(self, creq: ChatCompletionRequest, ex: Exchange) -> ChatResult:
-        """The whole answer, with fallback from a faulty canary."""
+        """The whole answer, with fallback from a faulty (or refusing) canary."""
 
         async def call(up: Upstream, req: ChatRequest, target: ModelTarget) -> ChatResult:
             return await up.chat(req, target)
@@ -239,12 +242,36 @@ class Gateway:
         try:
             return await self._attempt(creq, ex, decision.target, call)
         except ApiError as exc:
-            if decision.fallback is None or not exc.fault:
+            if decision.fallback is None or not (exc.fault or exc.capability):
                 raise
-            # The user still gets an answer; the fault stays counted against the canary.
-            ex.fallback, ex.canary_error, ex.arm = True, exc.code, CONTROL
-            self.metrics.fallbacks.labels(decision.feature or "").inc()
-            return await self._attempt(creq, ex, decision.fallback, call)
+            return await self._fall_back(creq, ex, decision, exc, call)
+
+    async def _fall_back(
+        self,
+        creq: ChatCompletionRequest,
+        ex: Exchange,
+        decision: Decision,
+        exc: ApiError,
+        call: Callable[[Upstream, ChatRequest, ModelTarget], Awaitable[T]],
+    ) -> T:
+        """Control's answer after the canary failed with `exc`; the user still gets an answer and
+        the failure stays counted against the canary (a candidate that cannot serve what control
+        serves is no drop-in replacement)."""
+        assert decision.fallback is not None
+        canary = (ex.model, ex.upstream)
+        ex.fallback, ex.canary_error, ex.arm = True, exc.code, CONTROL
+        try:
+            out = await self._attempt(creq, ex, decision.fallback, call)
+        except ApiError as again:
+            if exc.fault or again.fault:
+                raise
+            # Control refused too (both local, say): the client's request, not a canary failure;
+            # logged as the canary's own 400, which the rollout does not count.
+            ex.fallback, ex.canary_error, ex.arm = False, None, decision.arm
+            ex.model, ex.upstream = canary
+            raise exc from None
+        self.metrics.fallbacks.labels(decision.feature or "").inc()
+        return out
 
     async def _attempt(
         self,

@@ -3,7 +3,9 @@
 Anything raised while serving a request ends up as `{"error": {"message", "type", "param",
 "code"}}` with `status` through the one handler in `app.py`; upstreams raise these too. `fault`
 says whether the error counts against the upstream that raised it (canary failure, circuit
-breaker) and allows a fallback; `retryable` whether the same upstream may be asked again.
+breaker) and allows a fallback; `capability` marks a refusal of what this upstream cannot do (a
+canary failure and a fallback, but never a breaker count: the upstream itself is healthy);
+`retryable` whether the same upstream may be asked again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class ApiError(TunewiseError):
     type = "invalid_request_error"
     code: str | None = None
     fault = False
+    capability = False
     retryable = False
 
     def __init__(
@@ -55,6 +58,15 @@ class InvalidRequest(ApiError):
     """The request is malformed or asks for something the model cannot do (400)."""
 
     code = "invalid_request"
+
+
+class Unsupported(InvalidRequest):
+    """This upstream cannot honour a feature the request asks for (tools, logprobs, JSON mode)
+    while another upstream might (400). Not a fault: the breaker never counts it. A canary that
+    raises it falls back to control, and the request counts as a canary failure."""
+
+    code = "unsupported_parameter"
+    capability = True
 
 
 class ContextLengthExceeded(InvalidRequest):

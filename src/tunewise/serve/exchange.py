@@ -37,7 +37,7 @@ class Exchange:
     status: int = 200
     error_code: str | None = None
     fallback: bool = False
-    """The canary faulted and control answered."""
+    """The canary faulted (or refused: `unsupported_parameter`) and control answered."""
     canary_error: str | None = None
     broken_stream: bool = False
     retries: int = 0

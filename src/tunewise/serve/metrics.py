@@ -43,7 +43,7 @@ class Metrics:
         )
         self.fallbacks = Counter(
             "tunewise_fallbacks",
-            "Canary requests answered by control after a canary fault.",
+            "Canary requests answered by control after a canary fault or refusal.",
             ["feature"],
             registry=r,
         )

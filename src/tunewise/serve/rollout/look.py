@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tunewise.serve.errors import Unsupported
 from tunewise.serve.rollout.config import RolloutConfig, parse_interval
 from tunewise.serve.rollout.judge import (
     SCORES,
@@ -41,7 +42,8 @@ NOT_JUDGED_IN_SHADOW = {"slow_share", "rating", "bad_outcome", "judge"}
 
 def is_error(status: int, fallback: bool) -> bool | None:
     """Does a logged request count as a failure? None: not counted (the client's 4xx, or the
-    client left)."""
+    client left). A fallback always counts against the canary: a fault, or a refusal of what
+    control serves (`canary_error: unsupported_parameter`)."""
     if fallback or status >= 500 or status == 429:
         return True
     if status >= 400:
@@ -193,15 +195,19 @@ def look_live(s: Session, r: Rollout, now: datetime) -> Look:
 
 
 def shadow_samples(s: Session, rollout_id: int, since: datetime, until: datetime) -> dict[str, Any]:
-    """Paired differences (candidate - control) per metric, and the shadow's own figures."""
+    """Paired differences (candidate - control) per metric, and the shadow's own figures. A
+    candidate's refusal of what control served (`unsupported_parameter`: tools on a `local`
+    candidate) is a candidate error like any other, also counted apart as `candidate_unsupported`."""
     query = select(ShadowPair).where(
         ShadowPair.rollout_id == rollout_id, ShadowPair.at >= since, ShadowPair.at < until
     )
     deltas: dict[str, list[float]] = {"error_rate": []}
     control_vals: dict[str, list[float]] = {}
     agree, lat_c, lat_t = [], [], []
+    unsupported = 0
     for p in s.scalars(query):
         failed = p.status >= 400
+        unsupported += p.error_code == Unsupported.code
         deltas["error_rate"].append(float(failed))
         lat_c.append(p.control_latency_ms)
         if failed:
@@ -223,6 +229,7 @@ def shadow_samples(s: Session, rollout_id: int, since: datetime, until: datetime
         "summary": {
             "pairs": n,
             "candidate_errors": int(sum(deltas["error_rate"])),
+            "candidate_unsupported": unsupported,
             "agreement": round(float(np.mean(agree)), 6) if agree else None,
             "control_p95_ms": round(pc, 3) if pc is not None else None,
             "candidate_p95_ms": round(pt, 3) if pt is not None else None,

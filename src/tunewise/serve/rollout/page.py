@@ -258,7 +258,9 @@ def agreement_chart(chart_id: str, agreement: float | None, pairs: int) -> str:
 
 
 SHADOW_ROWS = (("mirrored pairs", "pairs"), ("agreement", "agreement"),
-               ("candidate errors", "candidate_errors"), ("control p95 latency (ms)", "control_p95_ms"),
+               ("candidate errors", "candidate_errors"),
+               ("of which unsupported requests", "candidate_unsupported"),
+               ("control p95 latency (ms)", "control_p95_ms"),
                ("candidate p95 latency (ms)", "candidate_p95_ms"))  # fmt: skip
 
 

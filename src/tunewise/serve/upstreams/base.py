@@ -10,7 +10,8 @@ An upstream is one configured model server (`serve.upstreams.NAME` in tunewise.y
 - Errors are `tunewise.serve.errors` classes, never bare exceptions: `Overloaded(retry_after_s=)`
   when the queue is full (429 + Retry-After), `UpstreamTimeout` past the deadline (504),
   `ContextLengthExceeded` / `InvalidRequest(param=...)` for input the model cannot take (400, not
-  a fault), `ModelUnavailable` when the target cannot be served here (adapter missing, trained on
+  a fault), `Unsupported(param=...)` for a feature this upstream cannot honour but another might
+  (400, not a fault; a canary falls back to control), `ModelUnavailable` when the target cannot be served here (adapter missing, trained on
   another base) and `UpstreamError` for anything else that failed (502). The gateway turns any
   other exception into an `UpstreamError`, so a bug counts as a fault, not a 500 with a traceback.
 - `stream` yields at least one chunk; the last one has `finish_reason` and `usage` set. If the
@@ -83,11 +84,12 @@ class ChatRequest:
 
 
 def refuse_unsupported(req: ChatRequest, upstream: str) -> None:
-    """InvalidRequest (400, naming the field) for an OpenAI feature this upstream cannot honour:
-    tool calls, log probabilities, or JSON mode. Ignoring them would answer as if they had been
-    honoured (no tool call ever made, no logprobs, JSON not enforced). Neutral values pass
-    (`tools: []`, `logprobs: false`, `response_format: {"type": "text"}`)."""
-    from tunewise.serve.errors import InvalidRequest
+    """`Unsupported` (400 `unsupported_parameter`, naming the field) for an OpenAI feature this
+    upstream cannot honour: tool calls, log probabilities, or JSON mode. Ignoring them would answer
+    as if they had been honoured (no tool call ever made, no logprobs, JSON not enforced). Neutral
+    values pass (`tools: []`, `logprobs: false`, `response_format: {"type": "text"}`). On a canary
+    the gateway falls back to control (see dispatch.py)."""
+    from tunewise.serve.errors import Unsupported
 
     x = req.extra
     fmt = x.get("response_format")
@@ -102,11 +104,10 @@ def refuse_unsupported(req: ChatRequest, upstream: str) -> None:
             "response_format": f"response_format {kind!r} (constrained JSON output)"}  # fmt: skip
     for field_name, wanted in asked.items():
         if wanted:
-            raise InvalidRequest(
+            raise Unsupported(
                 f"upstream '{upstream}' does not support {what[field_name]}; leave out "
                 f"'{field_name}', or route this model to an upstream that does (openai, vllm)",
                 param=field_name,
-                code="unsupported_parameter",
             )
 
 
