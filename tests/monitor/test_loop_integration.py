@@ -219,4 +219,8 @@ def test_support_intent_drift_retrain_gate_canary(
                                 for w, r in (("week1", report1), ("week2", report2))},
                "phases_s": laps}  # fmt: skip
     print("LOOP FIGURES", json.dumps(figures))
-    print("LOOP ROLLOUT", json.dumps(st, default=str))
+    summary = {k: st.get(k) for k in ("id", "model", "control", "state", "outcome", "stages")}
+    print(
+        "LOOP ROLLOUT",
+        json.dumps({**summary, "decisions": len(st.get("decisions", []))}, default=str),
+    )
