@@ -25,6 +25,7 @@ from typing import Any
 from tunewise.artifacts import atomic_write_json
 from tunewise.config import ProjectConfig
 from tunewise.errors import ConfigError, RegistryError, TunewiseError
+from tunewise.monitor.config import RetrainConfig
 
 EVENT_KIND = "retrain.generation"
 
@@ -95,7 +96,7 @@ def first_rate(adapter: str) -> float:
     return train.learning_rate
 
 
-def next_train(adapter: str, retrain: Any) -> Any:
+def next_train(adapter: str, retrain: RetrainConfig) -> Any:
     """The next generation's TrainConfig: the parent's recorded one, continuing from the parent's
     adapter at `warm_start_lr_scale` times the first generation's rate when warm-starting (not
     compounded over generations), or from fresh weights at the first generation's rate."""
