@@ -83,17 +83,17 @@ def recorded_train(adapter: str) -> Any:
         ) from None
 
 
-def first_rate(adapter: str) -> float:
-    """The learning rate of the adapter's first generation: its recorded rate, or, when it was a
+def first_rate(train: Any) -> float:
+    """The learning rate of a recorded TrainConfig's first generation: its own, or, when it was a
     warm start, its init adapter's first rate (as far back as those folders still exist)."""
-    train, seen = recorded_train(adapter), {adapter}
+    seen: set[str] = set()
     while train.init_adapter and train.init_adapter not in seen:
         seen.add(train.init_adapter)
         try:
             train = recorded_train(train.init_adapter)
         except (TunewiseError, OSError):
             break  # an earlier generation is gone (or not tunewise's): stop at the last known rate
-    return train.learning_rate
+    return float(train.learning_rate)
 
 
 def next_train(adapter: str, retrain: RetrainConfig) -> Any:
@@ -102,7 +102,7 @@ def next_train(adapter: str, retrain: RetrainConfig) -> Any:
     compounded over generations), or from fresh weights at the first generation's rate."""
     train = recorded_train(adapter)
     warm = retrain.warm_start and train.method in ("lora", "qlora")
-    rate = first_rate(adapter) * (retrain.warm_start_lr_scale if warm else 1.0)
+    rate = first_rate(train) * (retrain.warm_start_lr_scale if warm else 1.0)
     return train.model_copy(
         update={"init_adapter": adapter if warm else None, "learning_rate": rate}
     )

@@ -80,31 +80,44 @@ class Reviewed:
                 "labelled_by": dict(sorted(self.labelled_by.items()))}  # fmt: skip
 
 
-def load_reviewed(path: str | Path, system: str | None) -> Reviewed:
-    """Training rows (`messages`, provenance `production`) from the filled lines of a review file;
-    `system` is prepended as the system message (the logged prompt is the user's text only).
-    DataError names the file, line and field of a malformed line."""
+def _lines(path: str | Path) -> Iterator[tuple[Path, int, dict[str, Any], str]]:
+    """(file, line number, row, state) of each non-blank line of a review file; state is
+    'skipped', 'unreviewed' or 'reviewed' (a reviewed row's fields checked). DataError names the
+    file, line and field of a malformed line."""
     p = Path(path)
     if not p.is_file():
         raise DataError(
             f"{p}: review file not found; write one with tunewise monitor FEATURE --export-review {p}"
         )
-    out = Reviewed()
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        out.lines += 1
         row = _parse(p, n, line)
         answer = row.get("answer")
         if row.get("skip") is True:
+            yield p, n, row, "skipped"
+        elif answer is None or (isinstance(answer, str) and not answer.strip()):
+            yield p, n, row, "unreviewed"
+        else:
+            _check(p, n, row, row.get("labelled_by") or "human")
+            yield p, n, row, "reviewed"
+
+
+def load_reviewed(path: str | Path, system: str | None) -> Reviewed:
+    """Training rows (`messages`, provenance `production`) from the filled lines of a review file;
+    `system` is prepended as the system message (the logged prompt is the user's text only).
+    DataError names the file, line and field of a malformed line."""
+    out = Reviewed()
+    for _, _, row, state in _lines(path):
+        out.lines += 1
+        if state == "skipped":
             out.skipped += 1
             continue
-        if answer is None or (isinstance(answer, str) and not answer.strip()):
+        if state == "unreviewed":
             out.unreviewed += 1
             continue
-        by = row.get("labelled_by") or "human"
-        _check(p, n, row, by)
-        out.labelled_by[by] += 1
+        answer = row["answer"]
+        out.labelled_by[row.get("labelled_by") or "human"] += 1
         out.corrected += answer != row.get("model_answer")
         messages = [
             {"role": "user", "content": row["prompt"]},
@@ -119,27 +132,15 @@ def load_reviewed(path: str | Path, system: str | None) -> Reviewed:
 def review_answers(path: str | Path) -> dict[str, str]:
     """request_id -> reviewed answer, from the filled lines of a review file (skipped and empty
     lines left out); DataError names the file, line and field of a malformed line."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: review file not found")
     out: dict[str, str] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for p, n, row, state in _lines(path):
+        if state != "reviewed":
             continue
-        row = _parse(p, n, line)
-        answer = row.get("answer")
-        if (
-            row.get("skip") is True
-            or answer is None
-            or (isinstance(answer, str) and not answer.strip())
-        ):
-            continue
-        _check(p, n, row, row.get("labelled_by") or "human")
         if not isinstance(row.get("request_id"), str) or not row["request_id"]:
             raise DataError(
                 f"{p}:{n}: field 'request_id': a reviewed row needs the request id it was exported with"
             )
-        out[row["request_id"]] = answer
+        out[row["request_id"]] = row["answer"]
     return out
 
 
